@@ -1,0 +1,77 @@
+import path from "node:path";
+import Type, { type Static } from "typebox";
+import Value from "typebox/value";
+
+
+/** Environment variables the project reads, with their defaults. */
+export const EnvSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
+  HOST: Type.String({ minLength: 1, default: "127.0.0.1" }),
+  DATA_DIR: Type.String({ minLength: 1, default: "./data" }),
+  REDIS_URL: Type.Optional(Type.String({ pattern: "^rediss?://" })),
+  QUEUE_PREFIX: Type.String({ pattern: "^[A-Za-z0-9_.:-]+$", default: "tls" }),
+  BACKBONES_DIR: Type.Optional(Type.String({ minLength: 1 })),
+  DEFAULT_BACKBONE: Type.String({ minLength: 1, default: "mobilenet_v2" }),
+  LOG_LEVEL: Type.Enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { default: "info" }),
+  /** `cpu`, `cuda` or `auto` (CUDA when the add-on and a device are present, else CPU). */
+  EXECUTION_PROVIDER: Type.Enum(["auto", "cpu", "cuda"], { default: "auto" }),
+  /** Threads ONNX Runtime uses inside one operator; 0 lets it pick. */
+  ORT_THREADS: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
+  MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
+  MAX_ARCHIVE_FILES: Type.Integer({ minimum: 1, default: 200_000 }),
+  MAX_UNPACKED_BYTES: Type.Integer({ minimum: 1, default: 8 * 1024 ** 3 }),
+  MAX_IMAGE_PIXELS: Type.Integer({ minimum: 1, default: 50_000_000 }),
+  TRAIN_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  PREDICT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
+  PREDICT_WAIT_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
+  MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 4 }),
+});
+
+export type Env = Static<typeof EnvSchema>;
+
+/** Validated configuration: environment plus derived absolute paths. */
+export interface Config extends Env {
+  dataDir: string;
+  backbonesDir?: string;
+  redisUrl: string;
+  /** True when REDIS_URL was not given (the launcher may start a local redis-server). */
+  redisUrlDefaulted: boolean;
+}
+
+/** Thrown by {@link loadConfig} with every bad variable listed. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Reads and validates configuration from an environment (process.env by default), once.
+ * Fails with a {@link ConfigError} naming each bad variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const known = Object.keys(EnvSchema.properties);
+  const raw: Record<string, unknown> = {};
+  for (const key of known) {
+    const v = env[key];
+    if (v !== undefined && v !== "") raw[key] = v;
+  }
+  const withDefaults = Value.Default(EnvSchema, raw);
+  const converted = Value.Convert(EnvSchema, withDefaults) as Record<string, unknown>;
+  const byName = new Map<string, string>();
+  for (const e of Value.Errors(EnvSchema, converted)) {
+    const name = e.instancePath.replace(/^\//, "") || "(env)";
+    if (!byName.has(name)) byName.set(name, `${name}=${JSON.stringify(raw[name] ?? "")}: ${e.message}`);
+  }
+  const problems = [...byName.values()];
+  if (problems.length > 0) throw new ConfigError(problems);
+  const parsed = converted as Env;
+  return {
+    ...parsed,
+    dataDir: path.resolve(parsed.DATA_DIR),
+    backbonesDir: parsed.BACKBONES_DIR ? path.resolve(parsed.BACKBONES_DIR) : undefined,
+    redisUrl: parsed.REDIS_URL ?? "redis://127.0.0.1:6379",
+    redisUrlDefaulted: parsed.REDIS_URL === undefined,
+  };
+}

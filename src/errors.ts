@@ -1,0 +1,68 @@
+/** An error with an API code and HTTP status; messages of statuses below 500 reach the client. */
+export class AppError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** 400: the request itself is malformed. */
+export class BadRequestError extends AppError {
+  constructor(message: string, code = "BAD_REQUEST") {
+    super(400, code, message);
+  }
+}
+
+/** 404: an id that does not exist. */
+export class NotFoundError extends AppError {
+  constructor(what: string, id: string) {
+    super(404, "NOT_FOUND", `${what} '${id}' not found`);
+  }
+}
+
+/** 409: the resource is in a state that forbids the request. */
+export class ConflictError extends AppError {
+  constructor(message: string, code = "CONFLICT") {
+    super(409, code, message);
+  }
+}
+
+/** 413: the payload is larger than allowed. */
+export class PayloadTooLargeError extends AppError {
+  constructor(message: string) {
+    super(413, "PAYLOAD_TOO_LARGE", message);
+  }
+}
+
+/** 415: a media type the route does not accept. */
+export class UnsupportedMediaTypeError extends AppError {
+  constructor(message: string) {
+    super(415, "UNSUPPORTED_MEDIA_TYPE", message);
+  }
+}
+
+/** 422: valid JSON that cannot be carried out (unknown dataset, unknown backbone, ...). */
+export class UnprocessableError extends AppError {
+  constructor(message: string, code = "UNPROCESSABLE") {
+    super(422, code, message);
+  }
+}
+
+/** 503: a dependency (Redis, ...) is unavailable. */
+export class ServiceUnavailableError extends AppError {
+  constructor(message: string) {
+    super(503, "SERVICE_UNAVAILABLE", message);
+  }
+}
+
+/** An image that cannot be decoded or is outside the limits; `reason` says why. */
+export class ImageError extends AppError {
+  constructor(readonly reason: string) {
+    super(400, "INVALID_IMAGE", reason);
+  }
+}
