@@ -55,8 +55,8 @@ export class UnprocessableError extends AppError {
 
 /** 503: a dependency (Redis, ...) is unavailable. */
 export class ServiceUnavailableError extends AppError {
-  constructor(message: string) {
-    super(503, "SERVICE_UNAVAILABLE", message);
+  constructor(message: string, code = "SERVICE_UNAVAILABLE") {
+    super(503, code, message);
   }
 }
 

@@ -2,12 +2,19 @@ import { randomBytes } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
-/** Writes a file atomically: a temporary file in the same folder, fsynced, then renamed over the target. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * Writes a file atomically: a temporary file in the same folder, then renamed over the target. `durable`
+ * (default true) fsyncs the data before the rename; caches that verify what they read may skip it.
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  durable = true,
+): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   try {
-    await writeFile(tmp, data, { flush: true });
+    await writeFile(tmp, data, { flush: durable });
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });
@@ -24,7 +31,10 @@ export function writeJsonAtomic(file: string, value: unknown): Promise<void> {
  * Publishes a folder atomically: `build` fills a temporary sibling folder, which is then renamed to `dir`.
  * Returns false (and discards the temporary folder) when `dir` already exists.
  */
-export async function publishDirAtomic(dir: string, build: (tmpDir: string) => Promise<void>): Promise<boolean> {
+export async function publishDirAtomic(
+  dir: string,
+  build: (tmpDir: string) => Promise<void>,
+): Promise<boolean> {
   const tmp = `${dir}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await mkdir(tmp, { recursive: true });
   try {

@@ -1,0 +1,58 @@
+import multipart from "@fastify/multipart";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import Fastify, { type FastifyBaseLogger } from "fastify";
+import { backboneRoutes } from "./backbones/routes.js";
+import type { Context } from "./context.js";
+import { datasetRoutes } from "./datasets/routes.js";
+import { healthRoutes } from "./health/routes.js";
+import { registerErrorHandler } from "./http/error-handler.js";
+import { jobRoutes } from "./jobs/routes.js";
+import { modelRoutes } from "./models/routes.js";
+import type { Queues } from "./queues.js";
+
+/** What the app is built from. */
+export interface AppOptions {
+  ctx: Context;
+  queues: Queues;
+}
+
+/** Builds the Fastify app (routes, schemas, OpenAPI, error handling). It never listens. */
+export async function buildApp({ ctx, queues }: AppOptions) {
+  const app = Fastify({
+    loggerInstance: ctx.logger as FastifyBaseLogger,
+    disableRequestLogging: false,
+    ajv: { customOptions: { coerceTypes: "array", useDefaults: true, removeAdditional: false } },
+    routerOptions: { ignoreTrailingSlash: true },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  registerErrorHandler(app);
+  await app.register(multipart, { throwFileSizeLimit: false });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: {
+        title: "Transfer-learning job server",
+        version: "1.0.0",
+        description: "Upload labelled images, train a classifier head on a frozen pretrained CNN, predict.",
+      },
+      tags: [
+        { name: "datasets" },
+        { name: "backbones" },
+        { name: "jobs" },
+        { name: "models" },
+        { name: "operations" },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+  app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
+
+  await app.register(healthRoutes, { ctx });
+  await app.register(backboneRoutes, { ctx });
+  await app.register(datasetRoutes, { ctx });
+  await app.register(jobRoutes, { ctx, queues });
+  await app.register(modelRoutes, { ctx, queues });
+  return app;
+}

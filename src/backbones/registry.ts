@@ -1,0 +1,227 @@
+import { createHash } from "node:crypto";
+import { readdir, readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import Value from "typebox/value";
+import { UnprocessableError } from "../errors.js";
+import { writeFileAtomic } from "../lib/atomic.js";
+import { initTfjs, tf } from "../lib/tfjs.js";
+import { BUILTIN_BACKBONES } from "./builtin.js";
+import { compileKerasToOnnx } from "./keras-onnx/compile.js";
+import { type BackboneManifest, BackboneManifestSchema } from "./manifest.js";
+import { type NsfwjsModelName, nsfwjsArtifacts } from "./nsfwjs.js";
+import { openOnnxSession } from "./runtime/onnx.js";
+import { loadTfjsArtifacts, openTfjsSession } from "./runtime/tfjs.js";
+import type { BackboneSession, RuntimeName, RuntimeOptions } from "./runtime/types.js";
+
+const COMPILER_VERSION = "keras-onnx-1";
+
+/** What GET /v1/backbones shows of a backbone. */
+export interface BackboneInfo {
+  id: string;
+  format: BackboneManifest["format"];
+  inputSize: number;
+  featureDim: number;
+  runtime: RuntimeName;
+  default: boolean;
+  description?: string;
+}
+
+/** A backbone ready to run: its manifest, a hash of its weights and output, and an open session. */
+export interface LoadedBackbone {
+  manifest: BackboneManifest;
+  /** Identifies weights + feature output: part of every feature-cache key. */
+  hash: string;
+  session: BackboneSession;
+}
+
+/** Options of {@link BackboneRegistry}. */
+export interface RegistryOptions {
+  /** Folder of user backbones: one subfolder each, holding manifest.json and usually the model file. */
+  backbonesDir?: string;
+  /** Where compiled ONNX files and downloaded models are cached. */
+  cacheDir: string;
+  defaultId: string;
+  runtime: RuntimeOptions;
+  log?: (level: "info" | "warn", msg: string) => void;
+}
+
+interface Entry {
+  manifest: BackboneManifest;
+  dir?: string;
+}
+
+const isUrl = (s: string) => /^https?:\/\//.test(s);
+const sha256 = (...parts: (string | Uint8Array)[]) => {
+  const h = createHash("sha256");
+  for (const p of parts) h.update(p);
+  return h.digest("hex");
+};
+
+/** Built-in plus user backbones; loads each one once per process on first use. */
+export class BackboneRegistry {
+  private entries?: Promise<Map<string, Entry>>;
+  private readonly loaded = new Map<string, Promise<LoadedBackbone>>();
+
+  constructor(private readonly options: RegistryOptions) {}
+
+  /** All backbones, default first. */
+  async list(): Promise<BackboneInfo[]> {
+    const entries = await this.scan();
+    const onnxRuntime: RuntimeName =
+      this.options.runtime.executionProvider !== "cpu" &&
+      (await import("onnxruntime-node")).listSupportedBackends().some((b) => b.name === "cuda")
+        ? "onnxruntime-cuda"
+        : "onnxruntime-cpu";
+    const infos = [...entries.values()].map(({ manifest: m }) => ({
+      id: m.id,
+      format: m.format,
+      inputSize: m.preprocessing.inputSize,
+      featureDim: m.featureDim,
+      runtime: runsOnOnnx(m) ? onnxRuntime : ("tfjs-wasm" as RuntimeName),
+      default: m.id === this.options.defaultId,
+      description: m.description,
+    }));
+    return infos.sort((a, b) => Number(b.default) - Number(a.default) || (a.id < b.id ? -1 : 1));
+  }
+
+  /** The manifest of a backbone, or a 422 error naming the known ids. */
+  async manifest(id: string): Promise<BackboneManifest> {
+    const entries = await this.scan();
+    const entry = entries.get(id);
+    if (!entry) {
+      throw new UnprocessableError(
+        `unknown backbone '${id}' (known: ${[...entries.keys()].join(", ")})`,
+        "UNKNOWN_BACKBONE",
+      );
+    }
+    return entry.manifest;
+  }
+
+  /** Loads (once) and returns a backbone ready to run. */
+  load(id: string): Promise<LoadedBackbone> {
+    let p = this.loaded.get(id);
+    if (!p) {
+      p = this.open(id);
+      this.loaded.set(id, p);
+      p.catch(() => this.loaded.delete(id));
+    }
+    return p;
+  }
+
+  /** Releases every open session. */
+  async close(): Promise<void> {
+    const all = [...this.loaded.values()];
+    this.loaded.clear();
+    await Promise.allSettled(all.map(async (p) => (await p).session.release()));
+  }
+
+  private scan(): Promise<Map<string, Entry>> {
+    this.entries ??= (async () => {
+      const map = new Map<string, Entry>();
+      for (const m of BUILTIN_BACKBONES) map.set(m.id, { manifest: m });
+      const dir = this.options.backbonesDir;
+      if (!dir) return map;
+      const names = await readdir(dir).catch(() => [] as string[]);
+      for (const name of names.sort()) {
+        const file = path.join(dir, name, "manifest.json");
+        try {
+          const raw = JSON.parse(await readFile(file, "utf8"));
+          if (!Value.Check(BackboneManifestSchema, raw)) {
+            const first = [...Value.Errors(BackboneManifestSchema, raw)][0];
+            throw new Error(`${first?.instancePath || "/"} ${first?.message}`);
+          }
+          if (map.has(raw.id)) throw new Error(`id '${raw.id}' is already taken`);
+          map.set(raw.id, { manifest: raw, dir: path.join(dir, name) });
+        } catch (err) {
+          if (
+            (err as NodeJS.ErrnoException).code === "ENOTDIR" ||
+            (err as NodeJS.ErrnoException).code === "ENOENT"
+          )
+            continue;
+          this.options.log?.("warn", `skipping backbone ${file}: ${(err as Error).message}`);
+        }
+      }
+      return map;
+    })();
+    return this.entries;
+  }
+
+  private async open(id: string): Promise<LoadedBackbone> {
+    const entries = await this.scan();
+    const entry = entries.get(id);
+    if (!entry) await this.manifest(id);
+    const { manifest: m, dir } = entry!;
+    const spec = {
+      layout: m.preprocessing.layout,
+      inputSize: m.preprocessing.inputSize,
+      inputName: m.inputName,
+      outputName: m.featureOutput,
+      featureDim: m.featureDim,
+    };
+    if (m.format === "onnx") {
+      const file = await this.localFile(m.model, dir, ".onnx");
+      const hash = sha256(await readFile(file), m.featureOutput);
+      return { manifest: m, hash, session: await openOnnxSession(file, spec, this.options.runtime) };
+    }
+    const artifacts = m.model.startsWith("nsfwjs:")
+      ? nsfwjsArtifacts(m.model.slice("nsfwjs:".length) as NsfwjsModelName)
+      : await loadTfjsArtifacts(isUrl(m.model) ? m.model : path.resolve(dir ?? ".", m.model));
+    const weights = new Uint8Array(artifacts.weightData as ArrayBuffer);
+    const hash = sha256(JSON.stringify(artifacts.modelTopology), weights, m.featureOutput, m.format);
+    if (m.format === "tfjs-graph" || m.compileToOnnx === false) {
+      return { manifest: m, hash, session: await openTfjsSession(artifacts, m.format, spec) };
+    }
+    const onnxFile = await this.compiled(m, artifacts, hash);
+    const session = await openOnnxSession(
+      onnxFile,
+      { ...spec, inputName: "input", outputName: "features" },
+      this.options.runtime,
+    );
+    return { manifest: m, hash, session };
+  }
+
+  private async compiled(
+    m: BackboneManifest,
+    artifacts: tf.io.ModelArtifacts,
+    hash: string,
+  ): Promise<string> {
+    const file = path.join(
+      this.options.cacheDir,
+      "backbones",
+      `${m.id}-${sha256(hash, COMPILER_VERSION).slice(0, 16)}.onnx`,
+    );
+    if (await exists(file)) return file;
+    const started = Date.now();
+    await initTfjs();
+    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+    try {
+      const { onnx } = compileKerasToOnnx(model, { outputLayer: m.featureOutput });
+      await writeFileAtomic(file, onnx);
+    } finally {
+      model.dispose();
+    }
+    this.options.log?.("info", `compiled backbone ${m.id} to ONNX in ${Date.now() - started} ms: ${file}`);
+    return file;
+  }
+
+  private async localFile(model: string, dir: string | undefined, ext: string): Promise<string> {
+    if (!isUrl(model)) return path.resolve(dir ?? ".", model);
+    const file = path.join(this.options.cacheDir, "downloads", `${sha256(model).slice(0, 16)}${ext}`);
+    if (await exists(file)) return file;
+    const res = await fetch(model);
+    if (!res.ok) throw new Error(`GET ${model}: HTTP ${res.status}`);
+    await writeFileAtomic(file, new Uint8Array(await res.arrayBuffer()));
+    return file;
+  }
+}
+
+function runsOnOnnx(m: BackboneManifest): boolean {
+  return m.format === "onnx" || (m.format === "tfjs-layers" && m.compileToOnnx !== false);
+}
+
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,117 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import Type from "typebox";
+import type { Context } from "../context.js";
+import { NotFoundError, UnprocessableError } from "../errors.js";
+import { errorResponses, IdParams } from "../http/schemas.js";
+import type { Queues } from "../queues.js";
+import { JobSchema, JobStateSchema, TrainParamsSchema } from "./schemas.js";
+import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
+
+const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema });
+
+/** The jobs API: create a training job, get, list, cancel, stream progress. */
+export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (app, { ctx, queues }) => {
+  app.post(
+    "/v1/jobs",
+    {
+      schema: {
+        tags: ["jobs"],
+        summary: "Start a training job. An Idempotency-Key header makes retries of the same request return the same job.",
+        headers: Type.Object({ "idempotency-key": Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
+        body: TrainParamsSchema,
+        response: { 202: Accepted, ...errorResponses(400, 415, 422) },
+      },
+    },
+    async (req, reply) => {
+      const params = { ...req.body, backbone: req.body.backbone ?? ctx.config.DEFAULT_BACKBONE };
+      if (!(await ctx.datasets.exists(params.datasetId))) {
+        throw new UnprocessableError(`unknown dataset '${params.datasetId}'`, "UNKNOWN_DATASET");
+      }
+      await ctx.registry.manifest(params.backbone);
+      const { record } = await enqueueJob(ctx, queues, {
+        id: newJobId(req.headers["idempotency-key"]),
+        type: "train",
+        params,
+      });
+      return reply.status(202).header("location", `/v1/jobs/${record.id}`).send({ id: record.id, state: record.state });
+    },
+  );
+
+  app.get(
+    "/v1/jobs",
+    {
+      schema: {
+        tags: ["jobs"],
+        querystring: Type.Object({
+          state: Type.Optional(JobStateSchema),
+          type: Type.Optional(Type.Enum(["train", "predict"])),
+          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
+        }),
+        response: { 200: Type.Array(JobSchema), ...errorResponses(400) },
+      },
+    },
+    (req) => ctx.jobs.list(req.query),
+  );
+
+  app.get(
+    "/v1/jobs/:id",
+    { schema: { tags: ["jobs"], params: IdParams, response: { 200: JobSchema, ...errorResponses(404) } } },
+    async (req) => {
+      const job = await ctx.jobs.get(req.params.id);
+      if (!job) throw new NotFoundError("job", req.params.id);
+      return job;
+    },
+  );
+
+  app.delete(
+    "/v1/jobs/:id",
+    { schema: { tags: ["jobs"], params: IdParams, response: { 202: Accepted, ...errorResponses(404, 409) } } },
+    async (req, reply) => {
+      const job = await cancelJob(ctx, queues, req.params.id);
+      return reply.status(202).send({ id: job.id, state: job.state });
+    },
+  );
+
+  app.get(
+    "/v1/jobs/:id/events",
+    {
+      schema: {
+        tags: ["jobs"],
+        summary: "Server-Sent Events: `progress` events carrying the job as GET /v1/jobs/:id returns it, then `end`",
+        params: IdParams,
+        produces: ["text/event-stream"],
+        response: { 200: Type.String(), ...errorResponses(404) },
+      },
+    },
+    async (req, reply) => {
+      let job = await ctx.jobs.get(req.params.id);
+      if (!job) throw new NotFoundError("job", req.params.id);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+      let closed = false;
+      req.raw.on("close", () => {
+        closed = true;
+      });
+      let last = "";
+      let beat = Date.now();
+      while (!closed && job) {
+        const json = JSON.stringify(job);
+        if (json !== last) {
+          res.write(`event: progress\ndata: ${json}\n\n`);
+          last = json;
+        } else if (Date.now() - beat > 15_000) {
+          res.write(": keep-alive\n\n");
+          beat = Date.now();
+        }
+        if (isTerminal(job.state)) {
+          res.write(`event: end\ndata: ${JSON.stringify({ id: job.id, state: job.state })}\n\n`);
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        job = await ctx.jobs.get(req.params.id);
+      }
+      res.end();
+    },
+  );
+};

@@ -1,0 +1,96 @@
+import Type, { type Static } from "typebox";
+
+/** Hyperparameters of a training job (POST /v1/jobs), with their defaults and ranges. */
+export const TrainParamsSchema = Type.Object(
+  {
+    datasetId: Type.String({ minLength: 1, maxLength: 128 }),
+    backbone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    epochs: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+    batchSize: Type.Integer({ minimum: 1, maximum: 4096, default: 64 }),
+    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 0.003 }),
+    hiddenUnits: Type.Integer({ minimum: 1, maximum: 8192, default: 256 }),
+    dropout: Type.Number({ minimum: 0, maximum: 0.95, default: 0.2 }),
+    augment: Type.Boolean({ default: false }),
+    augmentViews: Type.Integer({
+      minimum: 1,
+      maximum: 50,
+      default: 5,
+      description: "With augment: how many augmented views of each image are computed once and cached",
+    }),
+    validationSplit: Type.Number({ minimum: 0, maximum: 0.5, default: 0.1 }),
+    seed: Type.Integer({ minimum: 0, maximum: 4294967295, default: 1 }),
+    earlyStopping: Type.Union(
+      [
+        Type.Object(
+          {
+            patience: Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
+            minDelta: Type.Number({ minimum: 0, maximum: 1, default: 0.001 }),
+          },
+          { additionalProperties: false },
+        ),
+        Type.Null(),
+      ],
+      { default: { patience: 3, minDelta: 0.001 }, description: "null disables early stopping" },
+    ),
+  },
+  { additionalProperties: false },
+);
+export type TrainParamsInput = Static<typeof TrainParamsSchema>;
+/** Training parameters after defaults are applied (backbone resolved). */
+export type TrainParams = TrainParamsInput & { backbone: string };
+
+/** Parameters of a batch-inference job. */
+export const PredictJobParamsSchema = Type.Object(
+  { datasetId: Type.String({ minLength: 1, maxLength: 128 }) },
+  { additionalProperties: false },
+);
+export type PredictJobParams = Static<typeof PredictJobParamsSchema> & { modelId: string };
+
+export const JobStateSchema = Type.Enum(["queued", "running", "completed", "failed", "cancelled"]);
+export type JobState = Static<typeof JobStateSchema>;
+
+export const ProgressSchema = Type.Object({
+  phase: Type.Enum(["queued", "extracting", "training", "evaluating", "saving", "predicting"]),
+  epoch: Type.Optional(Type.Integer()),
+  epochs: Type.Optional(Type.Integer()),
+  step: Type.Integer(),
+  steps: Type.Integer(),
+  percent: Type.Number(),
+  imagesPerSec: Type.Optional(Type.Number()),
+  etaSeconds: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+});
+export type Progress = Static<typeof ProgressSchema>;
+
+export const EpochSchema = Type.Object({
+  epoch: Type.Integer(),
+  loss: Type.Number(),
+  accuracy: Type.Number(),
+  valLoss: Type.Optional(Type.Number()),
+  valAccuracy: Type.Optional(Type.Number()),
+  seconds: Type.Number({ description: "Wall time of the epoch, feature extraction included" }),
+});
+export type EpochRecord = Static<typeof EpochSchema>;
+
+const ErrorInfo = Type.Object({ code: Type.String(), message: Type.String() });
+
+/** A job as GET /v1/jobs/:id returns it. */
+export const JobSchema = Type.Object(
+  {
+    id: Type.String(),
+    type: Type.Enum(["train", "predict"]),
+    state: JobStateSchema,
+    params: Type.Record(Type.String(), Type.Unknown()),
+    createdAt: Type.String({ format: "date-time" }),
+    startedAt: Type.Optional(Type.String({ format: "date-time" })),
+    finishedAt: Type.Optional(Type.String({ format: "date-time" })),
+    attempts: Type.Optional(Type.Integer({ description: "Times a worker has started the job" })),
+    progress: Type.Optional(ProgressSchema),
+    history: Type.Array(EpochSchema),
+    modelId: Type.Optional(Type.String()),
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(ErrorInfo),
+    warnings: Type.Optional(Type.Array(Type.String())),
+  },
+  { title: "Job" },
+);
+export type JobRecord = Static<typeof JobSchema>;

@@ -1,0 +1,68 @@
+import { createHash, randomUUID } from "node:crypto";
+import type { Context } from "../context.js";
+import { ConflictError, NotFoundError } from "../errors.js";
+import type { Queues } from "../queues.js";
+import type { JobRecord } from "./schemas.js";
+
+/** Job names on the jobs queue. */
+export type JobName = "train" | "predict";
+
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+/** Whether a job state is final. */
+export function isTerminal(state: JobRecord["state"]): boolean {
+  return TERMINAL.has(state);
+}
+
+/** A new job id; with an idempotency key, the same key always gives the same id. */
+export function newJobId(idempotencyKey?: string): string {
+  if (idempotencyKey) return `job_${createHash("sha256").update(idempotencyKey).digest("hex").slice(0, 32)}`;
+  return `job_${randomUUID().replaceAll("-", "")}`;
+}
+
+/**
+ * Records a job and puts it on the jobs queue, BullMQ job id = job id (so re-adding is a no-op). Returns
+ * the existing record instead when the id is already known (an idempotent retry of the same request).
+ */
+export async function enqueueJob(
+  ctx: Context,
+  queues: Queues,
+  job: Pick<JobRecord, "id" | "type" | "params">,
+): Promise<{ record: JobRecord; created: boolean }> {
+  const existing = await ctx.jobs.get(job.id);
+  if (existing) return { record: existing, created: false };
+  const record: JobRecord = { ...job, state: "queued", createdAt: new Date().toISOString(), history: [] };
+  await ctx.jobs.create(record);
+  await queues.jobs.add(
+    job.type,
+    { jobId: job.id },
+    { jobId: job.id, attempts: 3, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 },
+  );
+  ctx.logger.info({ jobId: job.id, type: job.type }, "job queued");
+  return { record, created: true };
+}
+
+/**
+ * Cancels a job: a queued one is taken off the queue at once; a running one is asked to stop (its worker
+ * stops within one batch and keeps its checkpoints). 409 when the job has already finished.
+ */
+export async function cancelJob(ctx: Context, queues: Queues, id: string): Promise<JobRecord> {
+  const record = await ctx.jobs.get(id);
+  if (!record) throw new NotFoundError("job", id);
+  if (isTerminal(record.state)) throw new ConflictError(`job '${id}' already ${record.state}`, "JOB_FINISHED");
+  const bull = await queues.jobs.getJob(id);
+  const state = bull ? await bull.getState() : "unknown";
+  if (bull && ["waiting", "delayed", "prioritized", "waiting-children"].includes(state)) {
+    try {
+      await bull.remove();
+      const done = await ctx.jobs.update(id, { state: "cancelled", finishedAt: new Date().toISOString() });
+      ctx.logger.info({ jobId: id }, "queued job cancelled");
+      return done ?? record;
+    } catch {
+      // Picked up by a worker meanwhile: fall through to a cancel request.
+    }
+  }
+  await ctx.jobs.requestCancel(id);
+  ctx.logger.info({ jobId: id }, "cancellation requested");
+  return record;
+}

@@ -1,0 +1,75 @@
+import type { Redis } from "ioredis";
+import type { JobRecord, JobState } from "./schemas.js";
+
+/**
+ * Job records in Redis, beside BullMQ's own keys: one JSON value per job, a sorted set by creation time for
+ * listing, and a cancel flag that a running worker polls.
+ */
+export class JobStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private key(id: string): string {
+    return `${this.prefix}:tls:job:${id}`;
+  }
+
+  private get indexKey(): string {
+    return `${this.prefix}:tls:jobs`;
+  }
+
+  /** Stores a new job record and indexes it. */
+  async create(job: JobRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.key(job.id), JSON.stringify(job))
+      .zadd(this.indexKey, Date.parse(job.createdAt), job.id)
+      .exec();
+  }
+
+  /** The record, or undefined. */
+  async get(id: string): Promise<JobRecord | undefined> {
+    const raw = await this.redis.get(this.key(id));
+    return raw ? (JSON.parse(raw) as JobRecord) : undefined;
+  }
+
+  /** Applies a patch to a record (read-modify-write; each record has one writer at a time). */
+  async update(id: string, patch: Partial<JobRecord>): Promise<JobRecord | undefined> {
+    const job = await this.get(id);
+    if (!job) return undefined;
+    const next = { ...job, ...patch };
+    await this.redis.set(this.key(id), JSON.stringify(next));
+    return next;
+  }
+
+  /** Jobs newest first, optionally of one state. */
+  async list(options: { state?: JobState; limit: number; type?: JobRecord["type"] }): Promise<JobRecord[]> {
+    const out: JobRecord[] = [];
+    const page = 200;
+    for (let start = 0; out.length < options.limit; start += page) {
+      const ids = await this.redis.zrevrange(this.indexKey, start, start + page - 1);
+      if (ids.length === 0) break;
+      const raws = await this.redis.mget(ids.map((id) => this.key(id)));
+      for (const raw of raws) {
+        if (!raw) continue;
+        const job = JSON.parse(raw) as JobRecord;
+        if (options.state && job.state !== options.state) continue;
+        if (options.type && job.type !== options.type) continue;
+        out.push(job);
+        if (out.length === options.limit) break;
+      }
+    }
+    return out;
+  }
+
+  /** Asks a running job to stop. */
+  async requestCancel(id: string): Promise<void> {
+    await this.redis.set(`${this.key(id)}:cancel`, "1");
+  }
+
+  /** Whether cancellation was requested. */
+  async cancelRequested(id: string): Promise<boolean> {
+    return (await this.redis.exists(`${this.key(id)}:cancel`)) === 1;
+  }
+}

@@ -1,0 +1,37 @@
+import { ConfigError, type Config, loadConfig } from "../config.js";
+
+/** Loads the config or exits with the list of bad variables. */
+export function configOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
+/**
+ * Runs `shutdown` once on SIGTERM or SIGINT, then exits; a second signal exits at once.
+ * Returns a function that runs the same shutdown programmatically.
+ */
+export function onShutdown(shutdown: (signal: string) => Promise<void>, log: (msg: string) => void): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const run = (signal: string) => {
+    if (running) {
+      log(`${signal} again: exiting now`);
+      process.exit(1);
+    }
+    log(`${signal}: shutting down`);
+    running = shutdown(signal).then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+    return running;
+  };
+  process.on("SIGTERM", () => void run("SIGTERM"));
+  process.on("SIGINT", () => void run("SIGINT"));
+  return () => run("shutdown");
+}

@@ -1,0 +1,123 @@
+import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import Type from "typebox";
+import type { Context } from "../context.js";
+import { AppError, BadRequestError, ServiceUnavailableError, UnprocessableError, UnsupportedMediaTypeError } from "../errors.js";
+import { errorResponses, IdParams } from "../http/schemas.js";
+import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
+import { enqueueJob, newJobId } from "../jobs/service.js";
+import type { Queues } from "../queues.js";
+import { ModelSchema, PredictionSchema } from "./schemas.js";
+
+const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
+const MAX_IMAGES = 64;
+const PREDICT_TIMEOUT_MS = 60_000;
+
+const Predictions = Type.Array(PredictionSchema);
+const PredictResponse = Type.Union([
+  Type.Object({ predictions: Predictions }),
+  Type.Object({ results: Type.Array(Type.Object({ predictions: Predictions })) }),
+]);
+
+/** The models API: list, get, delete, predict (online) and batch predictions (a job). */
+export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (app, { ctx, queues }) => {
+  app.addContentTypeParser(
+    /^(image\/[\w.+-]+|application\/octet-stream)$/,
+    { parseAs: "buffer", bodyLimit: MAX_IMAGE_BYTES },
+    (_req, body, done) => done(null, body),
+  );
+
+  app.get("/v1/models", { schema: { tags: ["models"], response: { 200: Type.Array(ModelSchema) } } }, () => ctx.models.list());
+
+  app.get(
+    "/v1/models/:id",
+    { schema: { tags: ["models"], params: IdParams, response: { 200: ModelSchema, ...errorResponses(404) } } },
+    (req) => ctx.models.get(req.params.id),
+  );
+
+  app.delete(
+    "/v1/models/:id",
+    { schema: { tags: ["models"], params: IdParams, response: { 204: Type.Null(), ...errorResponses(404) } } },
+    async (req, reply) => {
+      await ctx.models.delete(req.params.id);
+      return reply.status(204).send(null);
+    },
+  );
+
+  app.post(
+    "/v1/models/:id/predict",
+    {
+      schema: {
+        tags: ["models"],
+        summary: "Classify one image (raw body image/*) or several (multipart, fields named `image`)",
+        consumes: ["image/jpeg", "image/png", "image/webp", "multipart/form-data"],
+        params: IdParams,
+        querystring: Type.Object({ topK: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }) }),
+        response: { 200: PredictResponse, ...errorResponses(400, 404, 413, 415, 503) },
+      },
+    },
+    async (req) => {
+      await ctx.models.get(req.params.id);
+      const images: Buffer[] = [];
+      let multi = false;
+      if (req.isMultipart()) {
+        multi = true;
+        for await (const part of req.parts({ limits: { fileSize: MAX_IMAGE_BYTES, files: MAX_IMAGES } })) {
+          if (part.type !== "file") continue;
+          if (part.fieldname !== "image") throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'image'`);
+          const buf = await part.toBuffer();
+          images.push(buf);
+        }
+      } else if (Buffer.isBuffer(req.body)) {
+        images.push(req.body);
+      } else if (req.body !== undefined) {
+        throw new UnsupportedMediaTypeError("send the image as the raw body (image/jpeg, image/png, ...) or multipart fields 'image'");
+      }
+      if (images.length === 0 || images.every((b) => b.length === 0)) {
+        throw new BadRequestError("empty body: no image to classify", "EMPTY_BODY");
+      }
+      const job = await queues.predict.add("predict", {
+        modelId: req.params.id,
+        images: images.map((b) => b.toString("base64")),
+        topK: req.query.topK,
+      });
+      let result: Awaited<ReturnType<typeof job.waitUntilFinished>>;
+      try {
+        result = await job.waitUntilFinished(queues.predictEvents, PREDICT_TIMEOUT_MS);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/timed out/i.test(msg)) throw new ServiceUnavailableError(`no predict worker answered within ${PREDICT_TIMEOUT_MS / 1000} s`);
+        throw new AppError(500, "PREDICT_FAILED", msg);
+      }
+      const results = result.results.map((r, i) => {
+        if ("error" in r) throw new BadRequestError(multi ? `image ${i + 1}: ${r.error.message}` : r.error.message, r.error.code);
+        return r;
+      });
+      return multi ? { results } : { predictions: results[0].predictions };
+    },
+  );
+
+  app.post(
+    "/v1/models/:id/predictions",
+    {
+      schema: {
+        tags: ["models"],
+        summary: "Batch inference over a dataset, as a job of type predict",
+        params: IdParams,
+        body: PredictJobParamsSchema,
+        response: { 202: Type.Object({ id: Type.String(), state: JobStateSchema }), ...errorResponses(400, 404, 422) },
+      },
+    },
+    async (req, reply) => {
+      await ctx.models.get(req.params.id);
+      if (!(await ctx.datasets.exists(req.body.datasetId))) {
+        throw new UnprocessableError(`unknown dataset '${req.body.datasetId}'`, "UNKNOWN_DATASET");
+      }
+      const { record } = await enqueueJob(ctx, queues, {
+        id: newJobId(),
+        type: "predict",
+        params: { modelId: req.params.id, datasetId: req.body.datasetId },
+      });
+      return reply.status(202).header("location", `/v1/jobs/${record.id}`).send({ id: record.id, state: record.state });
+    },
+  );
+};

@@ -1,0 +1,59 @@
+import { type ConnectionOptions, Queue, QueueEvents } from "bullmq";
+import { Redis } from "ioredis";
+import Type, { type Static } from "typebox";
+
+/** Long-running jobs (training, batch inference). */
+export const JOBS_QUEUE = "jobs";
+/** Online prediction requests, micro-batched by predict workers. */
+export const PREDICT_QUEUE = "predict";
+
+/** Payload of a job on {@link JOBS_QUEUE}: the record in the JobStore holds the rest. */
+export const JobPayloadSchema = Type.Object({ jobId: Type.String() });
+export type JobPayload = Static<typeof JobPayloadSchema>;
+
+/** Payload of one online prediction on {@link PREDICT_QUEUE}. */
+export const PredictPayloadSchema = Type.Object({
+  modelId: Type.String(),
+  /** The images, base64. */
+  images: Type.Array(Type.String(), { minItems: 1 }),
+  topK: Type.Integer({ minimum: 1 }),
+});
+export type PredictPayload = Static<typeof PredictPayloadSchema>;
+
+/** What a predict worker returns for each image: predictions, or an error reason. */
+export type PredictResult = {
+  results: ({ predictions: { label: string; probability: number }[] } | { error: { code: string; message: string } })[];
+};
+
+/** A Redis connection for BullMQ and the stores (blocking-safe: no per-request retry limit). */
+export function createRedis(url: string, options: { lazy?: boolean } = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: options.lazy ?? false });
+}
+
+/** The queues the API talks to. */
+export interface Queues {
+  jobs: Queue<JobPayload>;
+  predict: Queue<PredictPayload, PredictResult>;
+  predictEvents: QueueEvents;
+  close(): Promise<void>;
+}
+
+/** Opens both queues (and the predict queue's events) under one prefix. */
+export function openQueues(connection: Redis, prefix: string): Queues {
+  const conn = connection as unknown as ConnectionOptions;
+  const jobs = new Queue<JobPayload>(JOBS_QUEUE, { connection: conn, prefix });
+  const predict = new Queue<PredictPayload, PredictResult>(PREDICT_QUEUE, {
+    connection: conn,
+    prefix,
+    defaultJobOptions: { removeOnComplete: true, removeOnFail: true },
+  });
+  const predictEvents = new QueueEvents(PREDICT_QUEUE, { connection: connection.duplicate() as unknown as ConnectionOptions, prefix });
+  return {
+    jobs,
+    predict,
+    predictEvents,
+    async close() {
+      await Promise.allSettled([jobs.close(), predict.close(), predictEvents.close()]);
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import { buildApp } from "./app.js";
+import { createContext } from "./context.js";
+import { configOrExit, onShutdown } from "./lib/process.js";
+import { createLogger } from "./logger.js";
+import { openQueues } from "./queues.js";
+
+const config = configOrExit();
+const logger = createLogger(config.LOG_LEVEL, "api");
+const ctx = createContext(config, logger);
+const queues = openQueues(ctx.redis, config.QUEUE_PREFIX);
+const app = await buildApp({ ctx, queues });
+
+onShutdown(
+  async () => {
+    await app.close();
+    await queues.close();
+    await ctx.close();
+  },
+  (msg) => logger.info(msg),
+);
+
+await app.listen({ port: config.PORT, host: config.HOST });
