@@ -2,7 +2,6 @@ import path from "node:path";
 import Type, { type Static } from "typebox";
 import Value from "typebox/value";
 
-
 /** Environment variables the project reads, with their defaults. */
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
@@ -24,6 +23,10 @@ export const EnvSchema = Type.Object({
   TRAIN_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   PREDICT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
   PREDICT_WAIT_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
+  /** How long a worker's lock on a job lasts without renewal; a killed worker's job is handed out after it. */
+  WORKER_LOCK_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  /** How often workers look for stalled jobs (those whose worker died). */
+  WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 30_000 }),
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 4 }),
 });
 

@@ -22,7 +22,10 @@ export type PredictPayload = Static<typeof PredictPayloadSchema>;
 
 /** What a predict worker returns for each image: predictions, or an error reason. */
 export type PredictResult = {
-  results: ({ predictions: { label: string; probability: number }[] } | { error: { code: string; message: string } })[];
+  results: (
+    | { predictions: { label: string; probability: number }[] }
+    | { error: { code: string; message: string } }
+  )[];
 };
 
 /** A Redis connection for BullMQ and the stores (blocking-safe: no per-request retry limit). */
@@ -47,7 +50,10 @@ export function openQueues(connection: Redis, prefix: string): Queues {
     prefix,
     defaultJobOptions: { removeOnComplete: true, removeOnFail: true },
   });
-  const predictEvents = new QueueEvents(PREDICT_QUEUE, { connection: connection.duplicate() as unknown as ConnectionOptions, prefix });
+  const predictEvents = new QueueEvents(PREDICT_QUEUE, {
+    connection: connection.duplicate() as unknown as ConnectionOptions,
+    prefix,
+  });
   return {
     jobs,
     predict,

@@ -19,23 +19,29 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
     {
       schema: {
         tags: ["datasets"],
-        summary: "Upload a dataset archive (.zip, .tar, .tar.gz, .tgz) as multipart field `file`, optional field `name`",
+        summary:
+          "Upload a dataset archive (.zip, .tar, .tar.gz, .tgz) as multipart field `file`, optional field `name`",
         consumes: ["multipart/form-data"],
         response: { 201: DatasetSchema, ...errorResponses(400, 413, 415) },
       },
     },
     async (req, reply) => {
       if (!req.isMultipart()) {
-        throw new UnsupportedMediaTypeError("upload the archive as multipart/form-data with a field named 'file'");
+        throw new UnsupportedMediaTypeError(
+          "upload the archive as multipart/form-data with a field named 'file'",
+        );
       }
       await mkdir(paths.uploads, { recursive: true });
       const upload = path.join(paths.uploads, `${randomUUID()}.upload`);
       let name: string | undefined;
       let fileName: string | undefined;
       try {
-        for await (const part of req.parts({ limits: { fileSize: config.MAX_UPLOAD_BYTES, files: 1, fields: 10 } })) {
+        for await (const part of req.parts({
+          limits: { fileSize: config.MAX_UPLOAD_BYTES, files: 1, fields: 10 },
+        })) {
           if (part.type === "file") {
-            if (part.fieldname !== "file") throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'file'`);
+            if (part.fieldname !== "file")
+              throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'file'`);
             fileName = part.filename;
             await pipeline(part.file, createWriteStream(upload));
             if (part.file.truncated) {
@@ -45,14 +51,18 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
             name = String(part.value).trim().slice(0, 200);
           }
         }
-        if (fileName === undefined) throw new BadRequestError("missing multipart field 'file' with the archive", "MISSING_FILE");
+        if (fileName === undefined)
+          throw new BadRequestError("missing multipart field 'file' with the archive", "MISSING_FILE");
         const datasetName = name || stripArchiveExt(fileName) || "dataset";
         const dataset = await datasets.createFromArchive(upload, datasetName, {
           maxFiles: config.MAX_ARCHIVE_FILES,
           maxUnpackedBytes: config.MAX_UNPACKED_BYTES,
           maxImagePixels: config.MAX_IMAGE_PIXELS,
         });
-        req.log.info({ datasetId: dataset.id, images: dataset.splits.train.images, rejected: dataset.rejected.length }, "dataset created");
+        req.log.info(
+          { datasetId: dataset.id, images: dataset.splits.train.images, rejected: dataset.rejected.length },
+          "dataset created",
+        );
         return reply.status(201).header("location", `/v1/datasets/${dataset.id}`).send(dataset);
       } finally {
         await rm(upload, { force: true });
@@ -60,19 +70,33 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
     },
   );
 
-  app.get("/v1/datasets", { schema: { tags: ["datasets"], response: { 200: Type.Array(DatasetSchema) } } }, () =>
-    datasets.list(),
+  app.get(
+    "/v1/datasets",
+    { schema: { tags: ["datasets"], response: { 200: Type.Array(DatasetSchema) } } },
+    () => datasets.list(),
   );
 
   app.get(
     "/v1/datasets/:id",
-    { schema: { tags: ["datasets"], params: IdParams, response: { 200: DatasetSchema, ...errorResponses(404) } } },
+    {
+      schema: {
+        tags: ["datasets"],
+        params: IdParams,
+        response: { 200: DatasetSchema, ...errorResponses(404) },
+      },
+    },
     (req) => datasets.get(req.params.id),
   );
 
   app.delete(
     "/v1/datasets/:id",
-    { schema: { tags: ["datasets"], params: IdParams, response: { 204: Type.Null(), ...errorResponses(404) } } },
+    {
+      schema: {
+        tags: ["datasets"],
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(404) },
+      },
+    },
     async (req, reply) => {
       await datasets.delete(req.params.id);
       return reply.status(204).send(null);

@@ -16,7 +16,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (
     {
       schema: {
         tags: ["operations"],
-        response: { 200: Type.Object({ status: Type.Literal("ready"), redisMs: Type.Number() }), ...errorResponses(503) },
+        response: {
+          200: Type.Object({ status: Type.Literal("ready"), redisMs: Type.Number() }),
+          ...errorResponses(503),
+        },
       },
     },
     async () => {
@@ -25,7 +28,10 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (
       try {
         await withTimeout(ctx.redis.set(key, String(Date.now()), "PX", 10_000), 1000);
       } catch (err) {
-        throw new ServiceUnavailableError(`redis is not reachable or not writable: ${(err as Error).message}`, "REDIS_UNAVAILABLE");
+        throw new ServiceUnavailableError(
+          `redis is not reachable or not writable: ${(err as Error).message}`,
+          "REDIS_UNAVAILABLE",
+        );
       }
       return { status: "ready" as const, redisMs: Math.round((performance.now() - started) * 100) / 100 };
     },

@@ -49,6 +49,8 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
     return reply.status(status).send({ error: { code, message: err.message } });
   });
   app.setNotFoundHandler((req: FastifyRequest, reply: FastifyReply) =>
-    reply.status(404).send({ error: { code: "NOT_FOUND", message: `route ${req.method} ${req.url.split("?")[0]} not found` } }),
+    reply.status(404).send({
+      error: { code: "NOT_FOUND", message: `route ${req.method} ${req.url.split("?")[0]} not found` },
+    }),
   );
 }

@@ -10,14 +10,20 @@ import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
 const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema });
 
 /** The jobs API: create a training job, get, list, cancel, stream progress. */
-export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (app, { ctx, queues }) => {
+export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (
+  app,
+  { ctx, queues },
+) => {
   app.post(
     "/v1/jobs",
     {
       schema: {
         tags: ["jobs"],
-        summary: "Start a training job. An Idempotency-Key header makes retries of the same request return the same job.",
-        headers: Type.Object({ "idempotency-key": Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }),
+        summary:
+          "Start a training job. An Idempotency-Key header makes retries of the same request return the same job.",
+        headers: Type.Object({
+          "idempotency-key": Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        }),
         body: TrainParamsSchema,
         response: { 202: Accepted, ...errorResponses(400, 415, 422) },
       },
@@ -33,7 +39,10 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
         type: "train",
         params,
       });
-      return reply.status(202).header("location", `/v1/jobs/${record.id}`).send({ id: record.id, state: record.state });
+      return reply
+        .status(202)
+        .header("location", `/v1/jobs/${record.id}`)
+        .send({ id: record.id, state: record.state });
     },
   );
 
@@ -65,7 +74,9 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
 
   app.delete(
     "/v1/jobs/:id",
-    { schema: { tags: ["jobs"], params: IdParams, response: { 202: Accepted, ...errorResponses(404, 409) } } },
+    {
+      schema: { tags: ["jobs"], params: IdParams, response: { 202: Accepted, ...errorResponses(404, 409) } },
+    },
     async (req, reply) => {
       const job = await cancelJob(ctx, queues, req.params.id);
       return reply.status(202).send({ id: job.id, state: job.state });
@@ -77,7 +88,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
     {
       schema: {
         tags: ["jobs"],
-        summary: "Server-Sent Events: `progress` events carrying the job as GET /v1/jobs/:id returns it, then `end`",
+        summary:
+          "Server-Sent Events: `progress` events carrying the job as GET /v1/jobs/:id returns it, then `end`",
         params: IdParams,
         produces: ["text/event-stream"],
         response: { 200: Type.String(), ...errorResponses(404) },
@@ -88,7 +100,11 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
       if (!job) throw new NotFoundError("job", req.params.id);
       reply.hijack();
       const res = reply.raw;
-      res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+      res.writeHead(200, {
+        "content-type": "text/event-stream",
+        "cache-control": "no-cache",
+        connection: "keep-alive",
+      });
       let closed = false;
       req.raw.on("close", () => {
         closed = true;

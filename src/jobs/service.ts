@@ -36,7 +36,13 @@ export async function enqueueJob(
   await queues.jobs.add(
     job.type,
     { jobId: job.id },
-    { jobId: job.id, attempts: 3, backoff: { type: "exponential", delay: 1000 }, removeOnComplete: 1000, removeOnFail: 1000 },
+    {
+      jobId: job.id,
+      attempts: 3,
+      backoff: { type: "exponential", delay: 1000 },
+      removeOnComplete: 1000,
+      removeOnFail: 1000,
+    },
   );
   ctx.logger.info({ jobId: job.id, type: job.type }, "job queued");
   return { record, created: true };
@@ -49,7 +55,8 @@ export async function enqueueJob(
 export async function cancelJob(ctx: Context, queues: Queues, id: string): Promise<JobRecord> {
   const record = await ctx.jobs.get(id);
   if (!record) throw new NotFoundError("job", id);
-  if (isTerminal(record.state)) throw new ConflictError(`job '${id}' already ${record.state}`, "JOB_FINISHED");
+  if (isTerminal(record.state))
+    throw new ConflictError(`job '${id}' already ${record.state}`, "JOB_FINISHED");
   const bull = await queues.jobs.getJob(id);
   const state = bull ? await bull.getState() : "unknown";
   if (bull && ["waiting", "delayed", "prioritized", "waiting-children"].includes(state)) {

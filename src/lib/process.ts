@@ -1,4 +1,4 @@
-import { ConfigError, type Config, loadConfig } from "../config.js";
+import { type Config, ConfigError, loadConfig } from "../config.js";
 
 /** Loads the config or exits with the list of bad variables. */
 export function configOrExit(): Config {
@@ -17,7 +17,10 @@ export function configOrExit(): Config {
  * Runs `shutdown` once on SIGTERM or SIGINT, then exits; a second signal exits at once.
  * Returns a function that runs the same shutdown programmatically.
  */
-export function onShutdown(shutdown: (signal: string) => Promise<void>, log: (msg: string) => void): () => Promise<void> {
+export function onShutdown(
+  shutdown: (signal: string) => Promise<void>,
+  log: (msg: string) => void,
+): () => Promise<void> {
   let running: Promise<void> | undefined;
   const run = (signal: string) => {
     if (running) {

@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
-import { AppError, BadRequestError, ServiceUnavailableError, UnprocessableError, UnsupportedMediaTypeError } from "../errors.js";
+import {
+  AppError,
+  BadRequestError,
+  ServiceUnavailableError,
+  UnprocessableError,
+  UnsupportedMediaTypeError,
+} from "../errors.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
 import { enqueueJob, newJobId } from "../jobs/service.js";
@@ -19,24 +25,33 @@ const PredictResponse = Type.Union([
 ]);
 
 /** The models API: list, get, delete, predict (online) and batch predictions (a job). */
-export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (app, { ctx, queues }) => {
+export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (
+  app,
+  { ctx, queues },
+) => {
   app.addContentTypeParser(
     /^(image\/[\w.+-]+|application\/octet-stream)$/,
     { parseAs: "buffer", bodyLimit: MAX_IMAGE_BYTES },
     (_req, body, done) => done(null, body),
   );
 
-  app.get("/v1/models", { schema: { tags: ["models"], response: { 200: Type.Array(ModelSchema) } } }, () => ctx.models.list());
+  app.get("/v1/models", { schema: { tags: ["models"], response: { 200: Type.Array(ModelSchema) } } }, () =>
+    ctx.models.list(),
+  );
 
   app.get(
     "/v1/models/:id",
-    { schema: { tags: ["models"], params: IdParams, response: { 200: ModelSchema, ...errorResponses(404) } } },
+    {
+      schema: { tags: ["models"], params: IdParams, response: { 200: ModelSchema, ...errorResponses(404) } },
+    },
     (req) => ctx.models.get(req.params.id),
   );
 
   app.delete(
     "/v1/models/:id",
-    { schema: { tags: ["models"], params: IdParams, response: { 204: Type.Null(), ...errorResponses(404) } } },
+    {
+      schema: { tags: ["models"], params: IdParams, response: { 204: Type.Null(), ...errorResponses(404) } },
+    },
     async (req, reply) => {
       await ctx.models.delete(req.params.id);
       return reply.status(204).send(null);
@@ -63,14 +78,17 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         multi = true;
         for await (const part of req.parts({ limits: { fileSize: MAX_IMAGE_BYTES, files: MAX_IMAGES } })) {
           if (part.type !== "file") continue;
-          if (part.fieldname !== "image") throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'image'`);
+          if (part.fieldname !== "image")
+            throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'image'`);
           const buf = await part.toBuffer();
           images.push(buf);
         }
       } else if (Buffer.isBuffer(req.body)) {
         images.push(req.body);
       } else if (req.body !== undefined) {
-        throw new UnsupportedMediaTypeError("send the image as the raw body (image/jpeg, image/png, ...) or multipart fields 'image'");
+        throw new UnsupportedMediaTypeError(
+          "send the image as the raw body (image/jpeg, image/png, ...) or multipart fields 'image'",
+        );
       }
       if (images.length === 0 || images.every((b) => b.length === 0)) {
         throw new BadRequestError("empty body: no image to classify", "EMPTY_BODY");
@@ -85,11 +103,18 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         result = await job.waitUntilFinished(queues.predictEvents, PREDICT_TIMEOUT_MS);
       } catch (err) {
         const msg = (err as Error).message;
-        if (/timed out/i.test(msg)) throw new ServiceUnavailableError(`no predict worker answered within ${PREDICT_TIMEOUT_MS / 1000} s`);
+        if (/timed out/i.test(msg))
+          throw new ServiceUnavailableError(
+            `no predict worker answered within ${PREDICT_TIMEOUT_MS / 1000} s`,
+          );
         throw new AppError(500, "PREDICT_FAILED", msg);
       }
       const results = result.results.map((r, i) => {
-        if ("error" in r) throw new BadRequestError(multi ? `image ${i + 1}: ${r.error.message}` : r.error.message, r.error.code);
+        if ("error" in r)
+          throw new BadRequestError(
+            multi ? `image ${i + 1}: ${r.error.message}` : r.error.message,
+            r.error.code,
+          );
         return r;
       });
       return multi ? { results } : { predictions: results[0].predictions };
@@ -104,7 +129,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         summary: "Batch inference over a dataset, as a job of type predict",
         params: IdParams,
         body: PredictJobParamsSchema,
-        response: { 202: Type.Object({ id: Type.String(), state: JobStateSchema }), ...errorResponses(400, 404, 422) },
+        response: {
+          202: Type.Object({ id: Type.String(), state: JobStateSchema }),
+          ...errorResponses(400, 404, 422),
+        },
       },
     },
     async (req, reply) => {
@@ -117,7 +145,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         type: "predict",
         params: { modelId: req.params.id, datasetId: req.body.datasetId },
       });
-      return reply.status(202).header("location", `/v1/jobs/${record.id}`).send({ id: record.id, state: record.state });
+      return reply
+        .status(202)
+        .header("location", `/v1/jobs/${record.id}`)
+        .send({ id: record.id, state: record.state });
     },
   );
 };

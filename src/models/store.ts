@@ -40,8 +40,12 @@ export class ModelStore {
   /** All models, newest first. */
   async list(): Promise<ModelManifest[]> {
     const names = await readdir(this.root).catch(() => [] as string[]);
-    const found = await Promise.all(names.filter((n) => isSafeId(n)).map((n) => readManifest(path.join(this.root, n))));
-    return found.filter((m): m is ModelManifest => m !== undefined).sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    const found = await Promise.all(
+      names.filter((n) => isSafeId(n)).map((n) => readManifest(path.join(this.root, n))),
+    );
+    return found
+      .filter((m): m is ModelManifest => m !== undefined)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 
   /** Deletes a model (404 when unknown). */
