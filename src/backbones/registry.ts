@@ -9,7 +9,7 @@ import { BUILTIN_BACKBONES } from "./builtin.js";
 import { compileKerasToOnnx } from "./keras-onnx/compile.js";
 import { type BackboneManifest, BackboneManifestSchema } from "./manifest.js";
 import { type NsfwjsModelName, nsfwjsArtifacts } from "./nsfwjs.js";
-import { openOnnxSession } from "./runtime/onnx.js";
+import { cudaInstalled, openOnnxSession } from "./runtime/onnx.js";
 import { loadTfjsArtifacts, openTfjsSession } from "./runtime/tfjs.js";
 import type { BackboneSession, RuntimeName, RuntimeOptions } from "./runtime/types.js";
 

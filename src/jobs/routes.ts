@@ -4,7 +4,7 @@ import type { Context } from "../context.js";
 import { NotFoundError, UnprocessableError } from "../errors.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import type { Queues } from "../queues.js";
-import { JobSchema, JobStateSchema, TrainParamsSchema } from "./schemas.js";
+import { JobSchema, JobStateSchema, resolveTrainParams, TrainParamsSchema } from "./schemas.js";
 import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
 
 const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema });
@@ -29,7 +29,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
       },
     },
     async (req, reply) => {
-      const params = { ...req.body, backbone: req.body.backbone ?? ctx.config.DEFAULT_BACKBONE };
+      const params = resolveTrainParams(req.body, ctx.config.DEFAULT_BACKBONE);
       if (!(await ctx.datasets.exists(params.datasetId))) {
         throw new UnprocessableError(`unknown dataset '${params.datasetId}'`, "UNKNOWN_DATASET");
       }

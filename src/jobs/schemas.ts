@@ -23,8 +23,8 @@ export const TrainParamsSchema = Type.Object(
       [
         Type.Object(
           {
-            patience: Type.Integer({ minimum: 1, maximum: 1000, default: 3 }),
-            minDelta: Type.Number({ minimum: 0, maximum: 1, default: 0.001 }),
+            patience: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: "default 3" })),
+            minDelta: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: "default 0.001" })),
           },
           { additionalProperties: false },
         ),
@@ -36,8 +36,21 @@ export const TrainParamsSchema = Type.Object(
   { additionalProperties: false },
 );
 export type TrainParamsInput = Static<typeof TrainParamsSchema>;
-/** Training parameters after defaults are applied (backbone resolved). */
-export type TrainParams = TrainParamsInput & { backbone: string };
+/** Training parameters after defaults are applied (backbone and early stopping resolved). */
+export type TrainParams = Omit<TrainParamsInput, "earlyStopping"> & {
+  backbone: string;
+  earlyStopping: { patience: number; minDelta: number } | null;
+};
+
+/** Applies the defaults that schema validation cannot (the backbone, early stopping's fields). */
+export function resolveTrainParams(input: TrainParamsInput, defaultBackbone: string): TrainParams {
+  const es = input.earlyStopping;
+  return {
+    ...input,
+    backbone: input.backbone ?? defaultBackbone,
+    earlyStopping: es === null ? null : { patience: es?.patience ?? 3, minDelta: es?.minDelta ?? 0.001 },
+  };
+}
 
 /** Parameters of a batch-inference job. */
 export const PredictJobParamsSchema = Type.Object(

@@ -94,7 +94,7 @@ export async function runPredictJob({
       warnings,
       progress: { phase: "predicting", step: all.length, steps: all.length, percent: 100, etaSeconds: 0 },
     });
-    log.info({ jobId, images: out.length, accuracy: result.accuracy }, "predict job completed");
+    log.info({ images: out.length, accuracy: result.accuracy }, "predict job completed");
   } finally {
     cancel.stop();
     head.dispose();

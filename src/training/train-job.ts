@@ -81,7 +81,7 @@ export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions
   const head = ck ? await HeadTrainer.fromState(hp, ck.head) : await HeadTrainer.create(hp);
   const rng = new Rng(ck ? ck.rngState : params.seed);
   const history = (ck?.history ?? []) as EpochRecord[];
-  if (ck) log.info({ jobId, epoch: ck.epoch }, "resuming from checkpoint");
+  if (ck) log.info({ epoch: ck.epoch }, "resuming from checkpoint");
   const reporter = new ProgressReporter(async (progress) => {
     await ctx.jobs.update(jobId, { progress });
   });
@@ -173,9 +173,9 @@ export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions
       await saveCheckpoint(ckDir, { epoch, head: await head.getState(), history, rngState: rng.state });
       await reporter.flush();
       await ctx.jobs.update(jobId, { history, warnings: [...warnings].slice(0, 100) });
-      log.info({ jobId, ...entry }, "epoch done");
+      log.info(entry, "epoch done");
       if (shouldStopEarly(history, params.earlyStopping)) {
-        log.info({ jobId, epoch }, "early stopping");
+        log.info({ epoch }, "early stopping");
         break;
       }
       if (draining() && epoch < E) throw new HandBackError();
@@ -233,7 +233,7 @@ async function markCancelled(
 ): Promise<void> {
   await reporter.flush();
   await ctx.jobs.update(jobId, { state: "cancelled", finishedAt: new Date().toISOString() });
-  log.info({ jobId }, "job cancelled; checkpoints kept");
+  log.info("job cancelled; checkpoints kept");
 }
 
 function shouldStopEarly(history: EpochRecord[], es: TrainParams["earlyStopping"]): boolean {

@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
 import * as ort from "onnxruntime-node";
 import type { BackboneSession, RuntimeName, RuntimeOptions } from "./types.js";
 
@@ -10,8 +13,16 @@ export interface OnnxInputSpec {
   featureDim: number;
 }
 
-function cudaAvailable(): boolean {
-  return ort.listSupportedBackends().some((b) => b.name === "cuda");
+/**
+ * Whether onnxruntime-node's CUDA execution provider is installed: its shared library sits beside the
+ * binding (installed with ONNXRUNTIME_NODE_INSTALL=cuda12). Whether a GPU answers is known only when a
+ * session starts.
+ */
+export function cudaInstalled(): boolean {
+  if (!ort.listSupportedBackends().some((b) => b.name === "cuda")) return false;
+  const dist = path.dirname(createRequire(import.meta.url).resolve("onnxruntime-node"));
+  const dir = path.join(dist, "..", "bin", "napi-v6", process.platform, process.arch);
+  return existsSync(path.join(dir, "libonnxruntime_providers_cuda.so"));
 }
 
 async function createSession(
@@ -22,7 +33,7 @@ async function createSession(
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: provider === "cuda" ? ["cuda", "cpu"] : ["cpu"],
     graphOptimizationLevel: "all",
-    intraOpNumThreads: threads > 0 ? threads : undefined,
+    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
     interOpNumThreads: 1,
     executionMode: "sequential",
   };
@@ -43,7 +54,7 @@ export async function openOnnxSession(
   let session: ort.InferenceSession | undefined;
   let runtime: RuntimeName = "onnxruntime-cpu";
   if (options.executionProvider !== "cpu") {
-    if (cudaAvailable()) {
+    if (cudaInstalled()) {
       try {
         session = await createSession(model, "cuda", options.threads);
         runtime = "onnxruntime-cuda";
