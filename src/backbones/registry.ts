@@ -68,8 +68,7 @@ export class BackboneRegistry {
   async list(): Promise<BackboneInfo[]> {
     const entries = await this.scan();
     const onnxRuntime: RuntimeName =
-      this.options.runtime.executionProvider !== "cpu" &&
-      (await import("onnxruntime-node")).listSupportedBackends().some((b) => b.name === "cuda")
+      this.options.runtime.executionProvider !== "cpu" && cudaInstalled()
         ? "onnxruntime-cuda"
         : "onnxruntime-cpu";
     const infos = [...entries.values()].map(({ manifest: m }) => ({

@@ -3,13 +3,13 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { deflateSync } from "node:zlib";
 import sharp from "sharp";
 import { randomResizedCropBox, resizedSize, roundHalfEven } from "../../src/backbones/augment.js";
 import { IMAGENET_224, type Preprocessing } from "../../src/backbones/manifest.js";
 import { FAIL_ON, preprocessImage, validateImage } from "../../src/backbones/preprocess.js";
 import { ImageError } from "../../src/errors.js";
 import { Rng } from "../../src/lib/rng.js";
+import { claimedPng, crc32 } from "../helpers/images.js";
 
 const PHOTOS = join(import.meta.dirname, "..", "fixtures", "photos");
 const S = 224;
@@ -34,38 +34,6 @@ const assertEveryPixel = (out: Float32Array, rgb: Rgb, what: string) => {
 };
 const diffs = (a: Float32Array, b: Float32Array) => a.map((v, i) => Math.abs(v - b[i]));
 const meanAbsDiff = (a: Float32Array, b: Float32Array) => diffs(a, b).reduce((x, y) => x + y) / a.length;
-const crcTable = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-const crc32 = (bytes: Buffer) => {
-  let c = 0xffffffff;
-  for (const byte of bytes) c = crcTable[(c ^ byte) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-};
-const pngChunk = (type: string, data: Buffer) => {
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(data.length);
-  const tail = Buffer.alloc(4);
-  tail.writeUInt32BE(crc32(body));
-  return Buffer.concat([head, body, tail]);
-};
-/** A PNG whose IHDR claims `width` x `height` RGB pixels, followed by a few bytes of IDAT. */
-function claimedPng(width: number, height: number): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-  return Buffer.concat([
-    signature,
-    pngChunk("IHDR", ihdr),
-    pngChunk("IDAT", deflateSync(Buffer.alloc(64))),
-    pngChunk("IEND", Buffer.alloc(0)),
-  ]);
-}
 async function rejects(promise: Promise<unknown>, reason: RegExp | string): Promise<ImageError> {
   const err = await promise.then(
     () => assert.fail("expected an ImageError"),

@@ -1,0 +1,156 @@
+import assert from "node:assert/strict";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { compileKerasToOnnx } from "../../src/backbones/keras-onnx/compile.js";
+import { BackboneRegistry } from "../../src/backbones/registry.js";
+import { AppError } from "../../src/errors.js";
+import { initTfjs, tf } from "../../src/lib/tfjs.js";
+
+const prep = {
+  inputSize: 16,
+  resizeShorter: 18,
+  layout: "NHWC",
+  scale: 1 / 255,
+  mean: [0, 0, 0],
+  std: [1, 1, 1],
+};
+
+function tinyModel(): tf.LayersModel {
+  const input = tf.input({ shape: [16, 16, 3] });
+  const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, activation: "relu", name: "conv" }).apply(input);
+  const pooled = tf.layers.globalAveragePooling2d({ name: "pool" }).apply(conv) as tf.SymbolicTensor;
+  const out = tf.layers.dense({ units: 2, name: "logits" }).apply(pooled) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: out });
+}
+
+async function saveTfjs(model: tf.LayersModel, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      await writeFile(path.join(dir, "weights.bin"), Buffer.from(a.weightData as ArrayBuffer));
+      const json = {
+        modelTopology: a.modelTopology,
+        weightsManifest: [{ paths: ["weights.bin"], weights: a.weightSpecs }],
+      };
+      await writeFile(path.join(dir, "model.json"), JSON.stringify(json));
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: "JSON" } };
+    }),
+  );
+}
+
+describe("BackboneRegistry", () => {
+  let dir: string;
+  let registry: BackboneRegistry;
+  const logs: string[] = [];
+  const make = () =>
+    new BackboneRegistry({
+      backbonesDir: path.join(dir, "backbones"),
+      cacheDir: path.join(dir, "cache"),
+      defaultId: "mobilenet_v2",
+      runtime: { executionProvider: "auto", threads: 1, log: (_l, m) => logs.push(m) },
+      log: (_l, m) => logs.push(m),
+    });
+
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "registry-"));
+    await initTfjs();
+    const model = tinyModel();
+    const b = path.join(dir, "backbones");
+    const { onnx } = compileKerasToOnnx(model, { outputLayer: "pool" });
+    await mkdir(path.join(b, "tiny-onnx"), { recursive: true });
+    await writeFile(path.join(b, "tiny-onnx", "model.onnx"), onnx);
+    const base = { preprocessing: prep, featureOutput: "pool", featureDim: 4 };
+    await writeFile(
+      path.join(b, "tiny-onnx", "manifest.json"),
+      JSON.stringify({
+        ...base,
+        id: "tiny_onnx",
+        format: "onnx",
+        model: "model.onnx",
+        featureOutput: "features",
+      }),
+    );
+    await saveTfjs(model, path.join(b, "tiny-tfjs"));
+    await writeFile(
+      path.join(b, "tiny-tfjs", "manifest.json"),
+      JSON.stringify({ ...base, id: "tiny_tfjs", format: "tfjs-layers", model: "model.json" }),
+    );
+    await saveTfjs(model, path.join(b, "tiny-wasm"));
+    await writeFile(
+      path.join(b, "tiny-wasm", "manifest.json"),
+      JSON.stringify({
+        ...base,
+        id: "tiny_wasm",
+        format: "tfjs-layers",
+        model: "model.json",
+        compileToOnnx: false,
+      }),
+    );
+    await mkdir(path.join(b, "broken"), { recursive: true });
+    await writeFile(
+      path.join(b, "broken", "manifest.json"),
+      JSON.stringify({ id: "broken", format: "pytorch" }),
+    );
+    model.dispose();
+    registry = make();
+  });
+
+  after(async () => {
+    await registry.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("lists built-in and user backbones, default first, and skips an invalid manifest with a log line", async () => {
+    const list = await registry.list();
+    assert.equal(list[0].id, "mobilenet_v2");
+    assert.equal(list[0].default, true);
+    assert.equal(list[0].featureDim, 1280);
+    assert.deepEqual(list.map((b) => b.id).sort(), [
+      "inception_v3",
+      "mobilenet_v2",
+      "tiny_onnx",
+      "tiny_tfjs",
+      "tiny_wasm",
+    ]);
+    assert.equal(list.find((b) => b.id === "tiny_wasm")?.runtime, "tfjs-wasm");
+    assert.equal(list.find((b) => b.id === "tiny_onnx")?.runtime, "onnxruntime-cpu");
+    assert.ok(logs.some((l) => l.includes("skipping backbone") && l.includes("broken")));
+  });
+
+  it("rejects an unknown backbone with a 422 naming the known ones", async () => {
+    await assert.rejects(registry.load("resnet9000"), (err: unknown) => {
+      assert.ok(err instanceof AppError);
+      assert.equal(err.statusCode, 422);
+      assert.match(err.message, /mobilenet_v2/);
+      return true;
+    });
+  });
+
+  it("runs the same user model as ONNX, as compiled TF.js layers, and on TF.js itself, with the same features", async () => {
+    const x = new Float32Array(2 * 16 * 16 * 3).map((_, i) => ((i * 7919) % 255) / 255);
+    const outs = [];
+    for (const id of ["tiny_onnx", "tiny_tfjs", "tiny_wasm"]) {
+      const bb = await registry.load(id);
+      assert.equal(bb.session.runtime, id === "tiny_wasm" ? "tfjs-wasm" : "onnxruntime-cpu");
+      outs.push(await bb.session.run(x, 2));
+    }
+    for (const o of outs) assert.equal(o.length, 8);
+    for (let i = 0; i < 8; i++) {
+      assert.ok(Math.abs(outs[0][i] - outs[1][i]) < 1e-5);
+      assert.ok(Math.abs(outs[0][i] - outs[2][i]) < 1e-4);
+    }
+  });
+
+  it("compiles a TF.js backbone to ONNX once and reuses the cached file in a new process", async () => {
+    const before = (await readdir(path.join(dir, "cache", "backbones"))).filter((f) => f.endsWith(".onnx"));
+    assert.ok(before.some((f) => f.startsWith("tiny_tfjs-")));
+    const compiles = logs.filter((l) => l.startsWith("compiled backbone tiny_tfjs")).length;
+    const second = make();
+    const bb = await second.load("tiny_tfjs");
+    assert.equal(bb.hash, (await registry.load("tiny_tfjs")).hash);
+    assert.equal(logs.filter((l) => l.startsWith("compiled backbone tiny_tfjs")).length, compiles);
+    await second.close();
+  });
+});
