@@ -22,7 +22,8 @@ export const EnvSchema = Type.Object({
   MAX_IMAGE_PIXELS: Type.Integer({ minimum: 1, default: 50_000_000 }),
   TRAIN_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
   PREDICT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
-  PREDICT_WAIT_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 2 }),
+  /** With 0, a request runs at once when the backbone is idle and waits for the running batch otherwise. */
+  PREDICT_WAIT_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
   /** How long a worker's lock on a job lasts without renewal; a killed worker's job is handed out after it. */
   WORKER_LOCK_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   /** How often workers look for stalled jobs (those whose worker died). */

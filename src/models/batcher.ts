@@ -7,8 +7,9 @@ interface Pending {
 }
 
 /**
- * Groups single-image backbone requests that arrive close together into one batch: a batch runs when it
- * is full or `waitMs` after its first image, whichever comes first; one batch runs at a time.
+ * Groups single-image backbone requests into batches, one batch running at a time. While the backbone is
+ * busy, arrivals queue up and form the next batch (up to `maxBatch`). When it is idle, a request runs at
+ * once, or, with `waitMs` > 0, after waiting that long for company (or until the batch is full).
  */
 export class MicroBatcher {
   private queue: Pending[] = [];
@@ -27,10 +28,15 @@ export class MicroBatcher {
 
   /** Features of one preprocessed image. */
   run(input: Float32Array): Promise<Float32Array> {
+    if (input.length !== this.perImage) {
+      return Promise.reject(
+        new RangeError(`expected ${this.perImage} values per image, got ${input.length}`),
+      );
+    }
     return new Promise((resolve, reject) => {
       this.queue.push({ input, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.kick();
-      else this.timer ??= setTimeout(() => this.kick(), this.waitMs);
+      if (this.queue.length >= this.maxBatch || (this.waitMs === 0 && !this.running)) this.kick();
+      else if (!this.running) this.timer ??= setTimeout(() => this.kick(), this.waitMs);
     });
   }
 
@@ -42,8 +48,7 @@ export class MicroBatcher {
     this.running = true;
     void this.flush(batch).finally(() => {
       this.running = false;
-      if (this.queue.length >= this.maxBatch) this.kick();
-      else if (this.queue.length > 0) this.timer ??= setTimeout(() => this.kick(), this.waitMs);
+      if (this.queue.length > 0) this.kick();
     });
   }
 
