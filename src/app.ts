@@ -22,7 +22,6 @@ export interface AppOptions {
 export async function buildApp({ ctx, queues }: AppOptions) {
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
-    disableRequestLogging: false,
     ajv: { customOptions: { coerceTypes: "array", useDefaults: true, removeAdditional: false } },
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
