@@ -5,7 +5,8 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { Rng } from "../../src/lib/rng.js";
 import { initTfjs, tf } from "../../src/lib/tfjs.js";
-import { DenseHeadPredictor, type HeadParams, type HeadState, HeadTrainer } from "../../src/training/head.js";
+import { type HeadParams, type HeadState, HeadTrainer } from "../../src/training/head.js";
+import { DenseHeadPredictor } from "../../src/training/head-predictor.js";
 
 const DIM = 64;
 const params: HeadParams = {
