@@ -55,7 +55,10 @@ async function tensorRate(bb: LoadedBackbone, batches: number): Promise<number> 
 }
 
 async function endToEndRate(bb: LoadedBackbone, files: string[]): Promise<number> {
-  await extractFeatures(files.slice(0, batch), bb, { batchSize: batch, concurrency: Number(args.concurrency) });
+  await extractFeatures(files.slice(0, batch), bb, {
+    batchSize: batch,
+    concurrency: Number(args.concurrency),
+  });
   const t = performance.now();
   const out = await extractFeatures(files, bb, { batchSize: batch, concurrency: Number(args.concurrency) });
   if (out.errors.length > 0) throw new Error(`extraction failed: ${out.errors[0].reason}`);
@@ -78,7 +81,9 @@ try {
       backbone: id,
       runtime: bb.session.runtime,
       batch,
-      imagesPerSec: round(await tensorRate(bb, Math.max(3, Math.round(640 / batch / (id === "inception_v3" ? 4 : 1))))),
+      imagesPerSec: round(
+        await tensorRate(bb, Math.max(3, Math.round(640 / batch / (id === "inception_v3" ? 4 : 1)))),
+      ),
       endToEndImagesPerSec: round(await endToEndRate(bb, files)),
     };
     process.stdout.write(`${JSON.stringify(line)}\n`);
@@ -101,7 +106,9 @@ try {
       endToEndImagesPerSec: round(await endToEndRate(tfjs, tfjsFiles)),
     };
     process.stdout.write(`${JSON.stringify(tline)}\n`);
-    say(`${id}: onnxruntime ${line.imagesPerSec} vs ${session.runtime} ${tline.imagesPerSec} images/s = ${round(line.imagesPerSec / tline.imagesPerSec)}x`);
+    say(
+      `${id}: onnxruntime ${line.imagesPerSec} vs ${session.runtime} ${tline.imagesPerSec} images/s = ${round(line.imagesPerSec / tline.imagesPerSec)}x`,
+    );
     await session.release();
   }
   await registry.close();

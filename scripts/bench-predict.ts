@@ -24,10 +24,19 @@ const say = (m: string) => {
 };
 
 async function trainModel(api: ApiClient): Promise<string> {
-  const ds = await api.uploadDataset(await photoDatasetZip(["cat", "coffee"], { train: 10, test: 4 }), "bench.zip", "bench-predict");
-  const job = await api.json<{ id: string }>("POST", "/v1/jobs", { datasetId: ds.id, epochs: 2, batchSize: 8 });
+  const ds = await api.uploadDataset(
+    await photoDatasetZip(["cat", "coffee"], { train: 10, test: 4 }),
+    "bench.zip",
+    "bench-predict",
+  );
+  const job = await api.json<{ id: string }>("POST", "/v1/jobs", {
+    datasetId: ds.id,
+    epochs: 2,
+    batchSize: 8,
+  });
   const done = await api.waitForJob<{ state: string; modelId?: string }>(job.id);
-  if (done.state !== "completed" || !done.modelId) throw new Error(`training failed: ${JSON.stringify(done)}`);
+  if (done.state !== "completed" || !done.modelId)
+    throw new Error(`training failed: ${JSON.stringify(done)}`);
   return done.modelId;
 }
 
@@ -36,11 +45,13 @@ async function predictOnce(url: string): Promise<number> {
   const t = performance.now();
   const res = await fetch(url, { method: "POST", headers: { "content-type": "image/jpeg" }, body: image });
   const body = (await res.json()) as { predictions?: unknown[] };
-  if (res.status !== 200 || !body.predictions) throw new Error(`predict: HTTP ${res.status} ${JSON.stringify(body)}`);
+  if (res.status !== 200 || !body.predictions)
+    throw new Error(`predict: HTTP ${res.status} ${JSON.stringify(body)}`);
   return performance.now() - t;
 }
 
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const pct = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const round = (v: number) => Math.round(v * 100) / 100;
 
 let server: LocalServer | undefined;

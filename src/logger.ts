@@ -1,4 +1,4 @@
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 /** Creates the process logger: pino JSON on stdout. */
 export function createLogger(level: string, name?: string): Logger {

@@ -20,7 +20,11 @@ export class ApiClient {
   }
 
   /** Uploads an archive as a dataset. */
-  async uploadDataset(archive: Buffer, fileName: string, name: string): Promise<{ id: string; splits: Record<string, { images: number }> }> {
+  async uploadDataset(
+    archive: Buffer,
+    fileName: string,
+    name: string,
+  ): Promise<{ id: string; splits: Record<string, { images: number }> }> {
     const form = new FormData();
     form.append("name", name);
     form.append("file", new Blob([archive]), fileName);
@@ -31,7 +35,11 @@ export class ApiClient {
   }
 
   /** Polls a job until it finishes, calling `onPoll` with each state. */
-  async waitForJob<T extends { state: string }>(id: string, onPoll?: (job: T) => void, intervalMs = 1000): Promise<T> {
+  async waitForJob<T extends { state: string }>(
+    id: string,
+    onPoll?: (job: T) => void,
+    intervalMs = 1000,
+  ): Promise<T> {
     for (;;) {
       const job = await this.json<T>("GET", `/v1/jobs/${id}`);
       onPoll?.(job);
@@ -87,7 +95,9 @@ export async function startLocalServer(port: number, env: Record<string, string>
     pid: (entry) => children[Object.keys(entries).indexOf(entry)].pid!,
     async stop() {
       for (const c of children) c.kill("SIGTERM");
-      await Promise.all(children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))));
+      await Promise.all(
+        children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))),
+      );
     },
   };
 }
