@@ -111,7 +111,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
       });
       let last = "";
       let beat = Date.now();
-      while (!closed && job) {
+      while (!closed && !closing && job) {
         const json = JSON.stringify(job);
         if (json !== last) {
           res.write(`event: progress\ndata: ${json}\n\n`);
