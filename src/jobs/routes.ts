@@ -14,6 +14,11 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
   app,
   { ctx, queues },
 ) => {
+  let closing = false;
+  app.addHook("onClose", async () => {
+    closing = true;
+  });
+
   app.post(
     "/v1/jobs",
     {
