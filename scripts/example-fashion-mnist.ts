@@ -1,0 +1,412 @@
+/**
+ * `npm run example:fashion-mnist -- [options]`: trains a classifier on Fashion-MNIST through the HTTP API only,
+ * as any user would: IDX files -> PNG folders -> .tar.gz -> POST /v1/datasets -> POST /v1/jobs -> poll -> model
+ * metrics (accuracy on the dataset's test split, per-class F1) and wall times.
+ *
+ * Data: Debian's `dataset-fashion-mnist` package (/usr/share/datasets/fashion-mnist, or --data-dir).
+ *
+ *   --url URL               server to use (default http://127.0.0.1:3000)
+ *   --start                 start a local server (API + workers, temp DATA_DIR) on --port (3198) and stop it after
+ *   --train-per-class N     first N training images of each class in file order (default: all 6000)
+ *   --test-per-class N      first N test images of each class in file order (default: all 1000)
+ *   --epochs N (5)  --batch-size N (64)  --backbone ID (server default)
+ *   --json                  print one JSON summary line on stdout and nothing else
+ *   --install               run `apt-get install -y dataset-fashion-mnist` if the files are missing
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import sharp from "sharp";
+import * as tar from "tar";
+import { ApiClient, type LocalServer, startLocalServer } from "./lib/client.js";
+import { readIdxImages, readIdxLabels } from "./lib/idx.js";
+
+/** Folder names of labels 0-9 (T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot). */
+const CLASSES = [
+  "t-shirt_top",
+  "trouser",
+  "pullover",
+  "dress",
+  "coat",
+  "sandal",
+  "shirt",
+  "sneaker",
+  "bag",
+  "ankle_boot",
+] as const;
+const PACKAGE = "dataset-fashion-mnist";
+const FILES = {
+  trainImages: "train-images-idx3-ubyte.gz",
+  trainLabels: "train-labels-idx1-ubyte.gz",
+  testImages: "t10k-images-idx3-ubyte.gz",
+  testLabels: "t10k-labels-idx1-ubyte.gz",
+};
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: "string", default: "http://127.0.0.1:3000" },
+    start: { type: "boolean", default: false },
+    port: { type: "string", default: "3198" },
+    "train-per-class": { type: "string" },
+    "test-per-class": { type: "string" },
+    epochs: { type: "string", default: "5" },
+    "batch-size": { type: "string", default: "64" },
+    backbone: { type: "string" },
+    json: { type: "boolean", default: false },
+    install: { type: "boolean", default: false },
+    "data-dir": { type: "string", default: "/usr/share/datasets/fashion-mnist" },
+  },
+});
+
+/** Human-readable output (stderr), silenced by --json so that stdout carries one JSON line only. */
+const say = (m: string) => {
+  if (!args.json) process.stderr.write(`${m}\n`);
+};
+
+class UsageError extends Error {}
+
+function positiveInt(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be a positive integer, got "${value}"`);
+  return n;
+}
+
+interface Job {
+  id: string;
+  state: string;
+  startedAt?: string;
+  finishedAt?: string;
+  progress?: {
+    phase: string;
+    epoch?: number;
+    epochs?: number;
+    percent: number;
+    imagesPerSec?: number;
+    etaSeconds?: number | null;
+  };
+  history: {
+    epoch: number;
+    loss: number;
+    accuracy: number;
+    valLoss?: number;
+    valAccuracy?: number;
+    seconds: number;
+  }[];
+  modelId?: string;
+  error?: { code: string; message: string };
+  warnings?: string[];
+}
+
+interface Dataset {
+  id: string;
+  splits: Record<string, { images: number }>;
+  rejected?: { path: string; reason: string }[];
+}
+
+interface Model {
+  id: string;
+  backbone: string;
+  classes: string[];
+  metrics: {
+    accuracy: number;
+    loss: number;
+    evaluatedOn?: string;
+    perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>;
+  };
+}
+
+/** Makes sure the four IDX files exist, installing the Debian package with --install. */
+function ensureData(dir: string): void {
+  const missing = () => Object.values(FILES).filter((f) => !existsSync(path.join(dir, f)));
+  if (missing().length === 0) return;
+  if (!args.install) {
+    throw new UsageError(
+      `Fashion-MNIST not found in ${dir} (missing ${missing().join(", ")}).\n` +
+        `Install it with:  sudo apt-get install ${PACKAGE}\n` +
+        `or run this script with --install (runs apt-get install -y ${PACKAGE}), or point --data-dir at the files.`,
+    );
+  }
+  say(`installing ${PACKAGE} with apt-get ...`);
+  // apt's output goes to stderr so that --json keeps stdout for the summary.
+  const r = spawnSync("apt-get", ["install", "-y", PACKAGE], { stdio: ["ignore", 2, 2] });
+  if (r.error) throw new Error(`could not run apt-get: ${r.error.message}`);
+  if (r.status !== 0) {
+    throw new Error(
+      `apt-get install -y ${PACKAGE} failed (exit ${r.status}); run it as root, after apt-get update`,
+    );
+  }
+  if (missing().length > 0)
+    throw new Error(`${PACKAGE} installed, but ${missing().join(", ")} still missing in ${dir}`);
+}
+
+/** Indices of the first `perClass` images of each label, in file order (all of them when undefined). */
+function firstPerClass(labels: Uint8Array, perClass: number | undefined): number[] {
+  const taken = new Array<number>(CLASSES.length).fill(0);
+  const out: number[] = [];
+  labels.forEach((label, i) => {
+    if (label >= CLASSES.length)
+      throw new Error(`label ${label} at index ${i} is not a Fashion-MNIST class (0-9)`);
+    if (perClass === undefined || taken[label] < perClass) {
+      taken[label]++;
+      out.push(i);
+    }
+  });
+  const short = taken
+    .map((n, c) => [CLASSES[c], n] as const)
+    .filter(([, n]) => perClass !== undefined && n < perClass);
+  if (short.length > 0) say(`note: only ${short.map(([c, n]) => `${n} ${c}`).join(", ")} available`);
+  return out;
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Writes the chosen images of one split as `<root>/<split>/<class>/<index>.png`; returns the count. */
+async function writeSplit(
+  root: string,
+  split: "train" | "test",
+  perClass: number | undefined,
+): Promise<number> {
+  const prefix = split === "train" ? "train" : "test";
+  const images = await readIdxImages(path.join(args["data-dir"], FILES[`${prefix}Images`]));
+  const labels = await readIdxLabels(path.join(args["data-dir"], FILES[`${prefix}Labels`]));
+  if (images.count !== labels.length) {
+    throw new Error(`${split}: ${images.count} images but ${labels.length} labels`);
+  }
+  for (const c of CLASSES) await mkdir(path.join(root, split, c), { recursive: true });
+  const chosen = firstPerClass(labels, perClass);
+  const size = images.rows * images.cols;
+  const width = String(images.count - 1).length;
+  await eachLimit(chosen, 16, async (i) => {
+    const raw = images.pixels.subarray(i * size, (i + 1) * size);
+    const file = path.join(root, split, CLASSES[labels[i]], `${String(i).padStart(width, "0")}.png`);
+    await sharp(raw, { raw: { width: images.cols, height: images.rows, channels: 1 } })
+      .png()
+      .toFile(file);
+  });
+  return chosen.length;
+}
+
+const fmtDuration = (s: number) => {
+  const t = Math.max(0, Math.round(s));
+  const h = Math.floor(t / 3600);
+  const m = Math.floor((t % 3600) / 60);
+  const sec = String(t % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
+};
+const round = (v: number, d = 4) => Math.round(v * 10 ** d) / 10 ** d;
+const seconds = (fromMs: number) => round((performance.now() - fromMs) / 1000, 2);
+
+/** One progress line: state, phase, epoch, percent, throughput, ETA. */
+function progressLine(job: Job, elapsedS: number): string {
+  const parts = [`[${fmtDuration(elapsedS)}]`, job.state];
+  const p = job.progress;
+  if (p && job.state === "running") {
+    parts.push(p.phase);
+    if (p.epoch !== undefined && p.epochs !== undefined) parts.push(`epoch ${p.epoch}/${p.epochs}`);
+    parts.push(`${p.percent.toFixed(1)}%`);
+    if (p.imagesPerSec !== undefined) parts.push(`${p.imagesPerSec.toFixed(1)} img/s`);
+    if (p.etaSeconds !== undefined && p.etaSeconds !== null) parts.push(`ETA ${fmtDuration(p.etaSeconds)}`);
+  }
+  return parts.join("  ");
+}
+
+const tty = process.stderr.isTTY && !args.json;
+let server: LocalServer | undefined;
+let workDir: string | undefined;
+let api: ApiClient | undefined;
+let runningJob: string | undefined;
+/** True while a TTY progress line (no newline yet) is on stderr. */
+let lineOpen = false;
+const closeLine = () => {
+  if (lineOpen) process.stderr.write("\n");
+  lineOpen = false;
+};
+
+async function cleanUp(): Promise<void> {
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+  workDir = undefined;
+  await server?.stop();
+  server = undefined;
+}
+
+// Ctrl-C: cancel the job we started (best effort), remove the temp folder, stop a server we started.
+let interrupted = false;
+process.once("SIGINT", () => {
+  interrupted = true;
+  closeLine();
+  say("interrupted");
+  const cancel =
+    api && runningJob
+      ? api.json("DELETE", `/v1/jobs/${runningJob}`).then(
+          () => say(`cancelled ${runningJob}`),
+          () => undefined,
+        )
+      : Promise.resolve();
+  const timeout = new Promise((r) => setTimeout(r, 3000));
+  void Promise.race([cancel, timeout])
+    .then(cleanUp)
+    .finally(() => process.exit(130));
+});
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  const trainPerClass = positiveInt("train-per-class", args["train-per-class"]);
+  const testPerClass = positiveInt("test-per-class", args["test-per-class"]);
+  const epochs = positiveInt("epochs", args.epochs)!;
+  const batchSize = positiveInt("batch-size", args["batch-size"])!;
+  const port = positiveInt("port", args.port)!;
+  ensureData(args["data-dir"]);
+
+  if (args.start) {
+    say(`starting a local server on port ${port} ...`);
+    server = await startLocalServer(port);
+  }
+  const url = server?.url ?? args.url;
+  api = new ApiClient(url);
+  if (!server) {
+    await api.waitReady(10_000).catch(() => {
+      throw new UsageError(`no ready server at ${url}: start one (npm start), pass --url, or use --start`);
+    });
+  }
+
+  // 1. The archive: train/<class>/<index>.png and test/<class>/<index>.png, packed as .tar.gz.
+  const tArchive = performance.now();
+  workDir = await mkdtemp(path.join(os.tmpdir(), "fashion-mnist-"));
+  say(`writing PNGs into ${workDir} ...`);
+  const trainImages = await writeSplit(workDir, "train", trainPerClass);
+  const testImages = await writeSplit(workDir, "test", testPerClass);
+  const archivePath = path.join(workDir, "fashion-mnist.tar.gz");
+  await tar.c({ gzip: true, cwd: workDir, file: archivePath, portable: true }, ["train", "test"]);
+  const archiveBytes = (await stat(archivePath)).size;
+  const archiveSeconds = seconds(tArchive);
+  say(
+    `archive: ${trainImages} train + ${testImages} test images, ` +
+      `${(archiveBytes / 1024 / 1024).toFixed(1)} MiB, ${archiveSeconds} s`,
+  );
+
+  // 2. Upload.
+  const tUpload = performance.now();
+  const name = `fashion-mnist-${trainPerClass ?? "all"}x${testPerClass ?? "all"}`;
+  const ds: Dataset = await api.uploadDataset(await readFile(archivePath), "fashion-mnist.tar.gz", name);
+  const uploadSeconds = seconds(tUpload);
+  await rm(workDir, { recursive: true, force: true });
+  workDir = undefined;
+  const splitText = Object.entries(ds.splits)
+    .map(([s, v]) => `${s} ${v.images}`)
+    .join(", ");
+  say(`dataset ${ds.id}: ${splitText} images, upload ${uploadSeconds} s`);
+  if (ds.rejected?.length) say(`warning: ${ds.rejected.length} files rejected, e.g. ${ds.rejected[0].path}`);
+  if (ds.splits.train?.images !== trainImages || ds.splits.test?.images !== testImages) {
+    throw new Error(`the server sees ${splitText} images, expected train ${trainImages}, test ${testImages}`);
+  }
+
+  // 3. The training job, polled every 2 s.
+  const tJob = performance.now();
+  const { id } = await api.json<{ id: string }>("POST", "/v1/jobs", {
+    datasetId: ds.id,
+    epochs,
+    batchSize,
+    ...(args.backbone ? { backbone: args.backbone } : {}),
+  });
+  runningJob = id;
+  say(`job ${id}: ${epochs} epochs, batch ${batchSize}, backbone ${args.backbone ?? "(server default)"}`);
+  const job = await api.waitForJob<Job>(
+    id,
+    (j) => {
+      if (args.json) return;
+      const line = progressLine(j, (performance.now() - tJob) / 1000);
+      process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+      lineOpen = tty;
+    },
+    2000,
+  );
+  runningJob = undefined;
+  const jobSeconds = seconds(tJob);
+  closeLine();
+  for (const w of job.warnings ?? []) say(`warning: ${w}`);
+  if (job.state !== "completed" || !job.modelId) {
+    const why = job.error ? `${job.error.code}: ${job.error.message}` : "no model";
+    throw new Error(`job ${id} ${job.state} after ${jobSeconds} s (${why})`);
+  }
+
+  // 4. The model's metrics (evaluated on the test split: the dataset has no val split).
+  const model = await api.json<Model>("GET", `/v1/models/${job.modelId}`);
+  const m = model.metrics;
+  const perClassF1 = Object.fromEntries(CLASSES.map((c) => [c, round(m.perClass[c]?.f1 ?? Number.NaN)]));
+  const macroF1 = round(CLASSES.reduce((s, c) => s + (m.perClass[c]?.f1 ?? 0), 0) / CLASSES.length);
+  const totalSeconds = seconds(t0);
+
+  if (args.json) {
+    const out = {
+      trainImages,
+      testImages,
+      backbone: model.backbone,
+      epochs,
+      accuracy: round(m.accuracy),
+      macroF1,
+      perClassF1,
+      jobSeconds,
+      uploadSeconds,
+      totalSeconds,
+      history: job.history,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
+    return;
+  }
+  const pad = (s: string | number, n: number) => String(s).padStart(n);
+  say("");
+  say(" epoch    loss  train acc  val loss  val acc  seconds");
+  for (const h of job.history) {
+    say(
+      `${pad(h.epoch, 6)}${pad(h.loss.toFixed(4), 8)}${pad(h.accuracy.toFixed(4), 11)}` +
+        `${pad(h.valLoss?.toFixed(4) ?? "-", 10)}${pad(h.valAccuracy?.toFixed(4) ?? "-", 9)}${pad(h.seconds.toFixed(1), 9)}`,
+    );
+  }
+  say("");
+  say(`model ${model.id} (backbone ${model.backbone}), evaluated on: ${m.evaluatedOn ?? "test"}`);
+  say(
+    `test accuracy: ${(m.accuracy * 100).toFixed(2)}% on ${testImages} images   macro F1: ${macroF1.toFixed(4)}`,
+  );
+  say("");
+  say("class         precision  recall      f1  support");
+  for (const c of CLASSES) {
+    const r = m.perClass[c];
+    if (!r) {
+      say(`${c.padEnd(12)}  (missing)`);
+      continue;
+    }
+    say(
+      `${c.padEnd(12)}${pad(r.precision.toFixed(4), 11)}${pad(r.recall.toFixed(4), 8)}` +
+        `${pad(r.f1.toFixed(4), 8)}${pad(r.support, 9)}`,
+    );
+  }
+  say("");
+  say(
+    `wall times: archive ${archiveSeconds} s, upload ${uploadSeconds} s, job ${jobSeconds} s, total ${totalSeconds} s`,
+  );
+}
+
+try {
+  await main();
+} catch (e) {
+  // After Ctrl-C, failures of requests to a server being stopped are expected; the SIGINT handler exits.
+  if (!interrupted) {
+    closeLine();
+    process.stderr.write(`${e instanceof UsageError ? "" : "error: "}${(e as Error).message}\n`);
+    process.exitCode = e instanceof UsageError ? 2 : 1;
+  }
+} finally {
+  await cleanUp();
+}
