@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
@@ -74,6 +74,7 @@ export interface LocalServer {
 
 /** Starts the three processes with a temporary DATA_DIR and a unique queue prefix on `port`. */
 export async function startLocalServer(port: number, env: Record<string, string> = {}): Promise<LocalServer> {
+  const ownDir = env.DATA_DIR === undefined;
   const dataDir = env.DATA_DIR ?? (await mkdtemp(path.join(os.tmpdir(), "tls-bench-")));
   const fullEnv = {
     ...process.env,

@@ -97,15 +97,21 @@ function skip(entry: ReadEntry, sink: ArchiveSink, fail: (err: unknown) => void)
 
 /** The entry's chunks until it ends or `signal` aborts (a destroyed Minipass may never settle a read). */
 async function* chunksOf(entry: ReadEntry, signal: AbortSignal): AsyncGenerator<Buffer> {
+  let onAbort = () => {};
   const aborted = new Promise<never>((_, reject) => {
-    signal.addEventListener("abort", () => reject(signal.reason), { once: true });
+    onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
   });
   aborted.catch(() => {});
-  const chunks = entry[Symbol.asyncIterator]();
-  while (!signal.aborted) {
-    const next = await Promise.race([chunks.next(), aborted]);
-    if (next.done) return;
-    yield next.value;
+  try {
+    const chunks = entry[Symbol.asyncIterator]();
+    while (!signal.aborted) {
+      const next = await Promise.race([chunks.next(), aborted]);
+      if (next.done) return;
+      yield next.value;
+    }
+    throw signal.reason;
+  } finally {
+    signal.removeEventListener("abort", onAbort);
   }
-  throw signal.reason;
 }
