@@ -89,16 +89,18 @@ export async function startLocalServer(port: number, env: Record<string, string>
     spawn(process.execPath, ["--import", "tsx", e], { env: fullEnv, stdio: ["ignore", "ignore", "inherit"] }),
   );
   const url = `http://127.0.0.1:${port}`;
-  await new ApiClient(url).waitReady();
-  return {
-    url,
-    children,
-    pid: (entry) => children[Object.keys(entries).indexOf(entry)].pid!,
-    async stop() {
-      for (const c of children) c.kill("SIGTERM");
-      await Promise.all(
-        children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))),
-      );
-    },
+  const stop = async () => {
+    for (const c of children) c.kill("SIGTERM");
+    await Promise.all(
+      children.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))),
+    );
+    if (ownDir) await rm(dataDir, { recursive: true, force: true });
   };
+  try {
+    await new ApiClient(url).waitReady();
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, children, pid: (entry) => children[Object.keys(entries).indexOf(entry)].pid!, stop };
 }
