@@ -50,8 +50,9 @@ export function openQueues(connection: Redis, prefix: string): Queues {
     prefix,
     defaultJobOptions: { removeOnComplete: true, removeOnFail: true },
   });
+  const eventsConnection = connection.duplicate();
   const predictEvents = new QueueEvents(PREDICT_QUEUE, {
-    connection: connection.duplicate() as unknown as ConnectionOptions,
+    connection: eventsConnection as unknown as ConnectionOptions,
     prefix,
   });
   return {
@@ -60,6 +61,7 @@ export function openQueues(connection: Redis, prefix: string): Queues {
     predictEvents,
     async close() {
       await Promise.allSettled([jobs.close(), predict.close(), predictEvents.close()]);
+      eventsConnection.disconnect();
     },
   };
 }

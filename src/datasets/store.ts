@@ -1,9 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { validateImage } from "../backbones/preprocess.js";
 import { ImageError, NotFoundError } from "../errors.js";
-import { writeJsonAtomic } from "../lib/atomic.js";
+import { readJsonFile, readJsonRecords, removeDirAtomic, writeJsonAtomic } from "../lib/atomic.js";
 import { isSafeId } from "../lib/paths.js";
 import { extractArchive } from "./archive.js";
 import { assertUsableClasses, countPerClass, detectLayout } from "./layout.js";
@@ -105,7 +105,7 @@ export class DatasetStore {
   /** A dataset's record, or a 404. */
   async get(id: string): Promise<Dataset> {
     const found = isSafeId(id)
-      ? await readJson<Dataset>(path.join(this.root, id, "dataset.json"))
+      ? await readJsonFile<Dataset>(path.join(this.root, id, "dataset.json"))
       : undefined;
     if (!found) throw new NotFoundError("dataset", id);
     return found;
@@ -122,42 +122,24 @@ export class DatasetStore {
   /** A dataset's items, or a 404. */
   async items(id: string): Promise<DatasetItems> {
     const found = isSafeId(id)
-      ? await readJson<DatasetItems>(path.join(this.root, id, "items.json"))
+      ? await readJsonFile<DatasetItems>(path.join(this.root, id, "items.json"))
       : undefined;
     if (!found) throw new NotFoundError("dataset", id);
     return found;
   }
 
   /** All datasets, newest first. */
-  async list(): Promise<Dataset[]> {
-    const names = await readdir(this.root).catch(() => [] as string[]);
-    const found = await Promise.all(
-      names
-        .filter((n) => !n.startsWith("."))
-        .map((n) => readJson<Dataset>(path.join(this.root, n, "dataset.json"))),
-    );
-    return found
-      .filter((d): d is Dataset => d !== undefined)
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  list(): Promise<Dataset[]> {
+    return readJsonRecords<Dataset>(this.root, "dataset.json", (n) => !n.startsWith("."));
   }
 
   /** Deletes a dataset (404 when unknown). */
   async delete(id: string): Promise<void> {
     await this.get(id);
-    const trash = path.join(this.root, `.trash-${id}-${Date.now()}`);
-    await rename(path.join(this.root, id), trash);
-    await rm(trash, { recursive: true, force: true });
+    await removeDirAtomic(path.join(this.root, id));
   }
 }
 
 function zeroFill(classes: string[], counts: Record<string, number>): Record<string, number> {
   return Object.fromEntries(classes.map((c) => [c, counts[c] ?? 0]));
-}
-
-async function readJson<T>(file: string): Promise<T | undefined> {
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as T;
-  } catch {
-    return undefined;
-  }
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 /**
@@ -47,4 +47,36 @@ export async function publishDirAtomic(
     if (code === "EEXIST" || code === "ENOTEMPTY") return false;
     throw err;
   }
+}
+
+/** Removes a folder so that readers see it vanish at once: renamed to a hidden sibling, then deleted. */
+export async function removeDirAtomic(dir: string): Promise<void> {
+  const trash = path.join(
+    path.dirname(dir),
+    `.trash-${path.basename(dir)}-${randomBytes(4).toString("hex")}`,
+  );
+  await rename(dir, trash);
+  await rm(trash, { recursive: true, force: true });
+}
+
+/** A JSON file's value, or undefined when it is missing or unreadable. */
+export async function readJsonFile<T>(file: string): Promise<T | undefined> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `<root>/<name>/<file>` for every folder name that `accept` takes, newest `createdAt` first. */
+export async function readJsonRecords<T extends { createdAt: string }>(
+  root: string,
+  file: string,
+  accept: (name: string) => boolean,
+): Promise<T[]> {
+  const names = await readdir(root).catch(() => [] as string[]);
+  const found = await Promise.all(names.filter(accept).map((n) => readJsonFile<T>(path.join(root, n, file))));
+  return found
+    .filter((r): r is Awaited<T> => r !== undefined)
+    .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
 }

@@ -1,7 +1,12 @@
-import { readdir, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { NotFoundError } from "../errors.js";
-import { publishDirAtomic, writeJsonAtomic } from "../lib/atomic.js";
+import {
+  publishDirAtomic,
+  readJsonFile,
+  readJsonRecords,
+  removeDirAtomic,
+  writeJsonAtomic,
+} from "../lib/atomic.js";
 import { isSafeId } from "../lib/paths.js";
 import type { ModelManifest } from "./schemas.js";
 
@@ -32,35 +37,21 @@ export class ModelStore {
 
   /** A model's manifest, or a 404. */
   async get(id: string): Promise<ModelManifest> {
-    const found = isSafeId(id) ? await readManifest(path.join(this.root, id)) : undefined;
+    const found = isSafeId(id)
+      ? await readJsonFile<ModelManifest>(path.join(this.root, id, "manifest.json"))
+      : undefined;
     if (!found) throw new NotFoundError("model", id);
     return found;
   }
 
   /** All models, newest first. */
-  async list(): Promise<ModelManifest[]> {
-    const names = await readdir(this.root).catch(() => [] as string[]);
-    const found = await Promise.all(
-      names.filter((n) => isSafeId(n)).map((n) => readManifest(path.join(this.root, n))),
-    );
-    return found
-      .filter((m): m is ModelManifest => m !== undefined)
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+  list(): Promise<ModelManifest[]> {
+    return readJsonRecords<ModelManifest>(this.root, "manifest.json", isSafeId);
   }
 
   /** Deletes a model (404 when unknown). */
   async delete(id: string): Promise<void> {
     await this.get(id);
-    const trash = path.join(this.root, `.trash-${id}-${Date.now()}`);
-    await rename(this.dir(id), trash);
-    await rm(trash, { recursive: true, force: true });
-  }
-}
-
-async function readManifest(dir: string): Promise<ModelManifest | undefined> {
-  try {
-    return JSON.parse(await readFile(path.join(dir, "manifest.json"), "utf8")) as ModelManifest;
-  } catch {
-    return undefined;
+    await removeDirAtomic(this.dir(id));
   }
 }

@@ -99,7 +99,9 @@ export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions
     let trainView = -1;
     let val: FeatureSet | undefined;
     let secsPerStep = 0;
-    for (let epoch = (ck?.epoch ?? 0) + 1; epoch <= E; epoch++) {
+    // A checkpoint written by an epoch that stopped training early ends the training on resume too.
+    const stoppedEarly = ck !== undefined && shouldStopEarly(history, params.earlyStopping);
+    for (let epoch = (ck?.epoch ?? 0) + 1; epoch <= E && !stoppedEarly; epoch++) {
       const t0 = performance.now();
       const view = params.augment ? ((epoch - 1) % params.augmentViews) + 1 : 0;
       const needTrain = view !== trainView;
@@ -182,6 +184,13 @@ export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions
     }
 
     report({ phase: "evaluating", epoch: history.length || 1, step: 0, steps: 1 }, 1, true);
+    // Resumed from the final checkpoint (the worker died while evaluating or publishing): no epoch ran,
+    // so the features to evaluate on are not loaded yet.
+    const evalOpts = { seed: params.seed, view: 0 };
+    if (val === undefined && split.val.length > 0)
+      val = await featuresFor(ctx, params.datasetId, split.val, classes, backbone, evalOpts);
+    if (!(val && val.n > 0) && train === undefined)
+      train = await featuresFor(ctx, params.datasetId, split.train, classes, backbone, evalOpts);
     const evalSet = val && val.n > 0 ? val : train!;
     const ev = head.evaluate(evalSet.x, evalSet.y);
     const rep = classificationReport(evalSet.y, ev.predicted, classes);
@@ -205,6 +214,7 @@ export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions
       state: "completed",
       finishedAt: new Date().toISOString(),
       modelId,
+      history,
       progress: {
         phase: "evaluating",
         epoch: history.length,
