@@ -20,6 +20,7 @@ const { values: args } = parseArgs({
     images: { type: "string", default: "160" },
     batch: { type: "string", default: "32" },
     threads: { type: "string", default: "0" },
+    spinning: { type: "string", default: "1" },
     concurrency: { type: "string", default: "4" },
     "tfjs-images": { type: "string", default: "64" },
     "no-tfjs": { type: "boolean", default: false },
@@ -73,7 +74,12 @@ try {
   const registry = new BackboneRegistry({
     cacheDir: path.join(work, "cache"),
     defaultId: "mobilenet_v2",
-    runtime: { executionProvider: "auto", threads: Number(args.threads), log: (_l, m) => say(m) },
+    runtime: {
+      executionProvider: "auto",
+      threads: Number(args.threads),
+      spinning: args.spinning !== "0",
+      log: (_l, m) => say(m),
+    },
   });
   for (const id of args.backbones.split(",")) {
     const bb = await registry.load(id);

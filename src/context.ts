@@ -33,6 +33,7 @@ export function createContext(config: Config, logger: Logger): Context {
     runtime: {
       executionProvider: config.EXECUTION_PROVIDER,
       threads: config.ORT_THREADS,
+      spinning: config.ORT_SPINNING,
       log: (level, msg) => logger[level](msg),
     },
     log: (level, msg) => logger[level](msg),

@@ -28,7 +28,7 @@ export function cudaInstalled(): boolean {
 async function createSession(
   model: string | Uint8Array,
   provider: "cpu" | "cuda",
-  threads: number,
+  { threads, spinning }: RuntimeOptions,
 ): Promise<ort.InferenceSession> {
   const options: ort.InferenceSession.SessionOptions = {
     executionProviders: provider === "cuda" ? ["cuda", "cpu"] : ["cpu"],
@@ -36,6 +36,7 @@ async function createSession(
     ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
     interOpNumThreads: 1,
     executionMode: "sequential",
+    extra: { session: { intra_op: { allow_spinning: spinning === false ? "0" : "1" } } },
   };
   return typeof model === "string"
     ? ort.InferenceSession.create(model, options)
@@ -56,7 +57,7 @@ export async function openOnnxSession(
   if (options.executionProvider !== "cpu") {
     if (cudaInstalled()) {
       try {
-        session = await createSession(model, "cuda", options.threads);
+        session = await createSession(model, "cuda", options);
         runtime = "onnxruntime-cuda";
       } catch (err) {
         options.log?.(
@@ -71,7 +72,7 @@ export async function openOnnxSession(
       );
     }
   }
-  session ??= await createSession(model, "cpu", options.threads);
+  session ??= await createSession(model, "cpu", options);
   return wrapSession(session, spec, runtime);
 }
 

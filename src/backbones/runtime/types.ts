@@ -24,6 +24,11 @@ export interface RuntimeOptions {
   executionProvider: "auto" | "cpu" | "cuda";
   /** Intra-op threads for ONNX Runtime; 0 lets it choose. */
   threads: number;
+  /**
+   * Whether ONNX Runtime's idle worker threads spin (default true). Off, they yield the core at once,
+   * which helps when image decoding shares the same cores.
+   */
+  spinning?: boolean;
   /** Receives one line when CUDA was asked for but is not usable. */
   log?: (level: "info" | "warn", msg: string) => void;
 }
