@@ -27,6 +27,7 @@ export async function buildApp({ ctx, queues }: AppOptions) {
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandler(app);
+  app.removeContentTypeParser("text/plain");
   await app.register(multipart, { throwFileSizeLimit: false });
   await app.register(swagger, {
     openapi: {

@@ -48,7 +48,8 @@ export function openQueues(connection: Redis, prefix: string): Queues {
   const predict = new Queue<PredictPayload, PredictResult>(PREDICT_QUEUE, {
     connection: conn,
     prefix,
-    defaultJobOptions: { removeOnComplete: true, removeOnFail: true },
+    // Kept briefly, so that an API waiting on a job that finished at once still finds its result.
+    defaultJobOptions: { removeOnComplete: { age: 10, count: 200 }, removeOnFail: { age: 10, count: 200 } },
   });
   const eventsConnection = connection.duplicate();
   const predictEvents = new QueueEvents(PREDICT_QUEUE, {

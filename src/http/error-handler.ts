@@ -41,7 +41,7 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
       status = err.statusCode;
       code = "code" in err && typeof err.code === "string" ? toSnake(err.code) : "BAD_REQUEST";
     }
-    if (status >= 500) {
+    if (status >= 500 && !(err instanceof AppError && status !== 500)) {
       req.log.error({ err }, "request failed");
       return reply.status(status).send({ error: { code, message: "internal server error" } });
     }
