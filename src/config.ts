@@ -17,7 +17,7 @@ export const EnvSchema = Type.Object({
   /** Threads ONNX Runtime uses inside one operator; 0 lets it pick. */
   ORT_THREADS: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
   /** Whether ONNX Runtime's idle threads spin-wait (faster alone, wasteful beside image decoding). */
-  ORT_SPINNING: Type.Boolean({ default: true }),
+  ORT_SPINNING: Type.Boolean({ default: false }),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
   MAX_ARCHIVE_FILES: Type.Integer({ minimum: 1, default: 200_000 }),
   MAX_UNPACKED_BYTES: Type.Integer({ minimum: 1, default: 8 * 1024 ** 3 }),
