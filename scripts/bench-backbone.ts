@@ -20,7 +20,7 @@ const { values: args } = parseArgs({
     images: { type: "string", default: "160" },
     batch: { type: "string", default: "32" },
     threads: { type: "string", default: "0" },
-    spinning: { type: "string", default: "1" },
+    spinning: { type: "string", default: "0" },
     concurrency: { type: "string", default: "4" },
     "tfjs-images": { type: "string", default: "64" },
     "no-tfjs": { type: "boolean", default: false },
