@@ -11,6 +11,8 @@ import { extractArchive } from "../../src/datasets/archive.js";
 import { detectLayout } from "../../src/datasets/layout.js";
 import { AppError } from "../../src/errors.js";
 
+import { tarHeader } from "../helpers/archives.js";
+
 const MiB = 1024 * 1024;
 const LIMITS = { maxFiles: 100, maxUnpackedBytes: 10 * MiB };
 const roots: string[] = [];
@@ -49,26 +51,6 @@ async function zipBuffer(entries: ZipEntry[], raw: Record<string, string> = {}):
 }
 
 /** A ustar header written by hand, so any name, type and checksum can be stored. */
-function tarHeader(name: string, size: number, type = "0", linkname = ""): Buffer {
-  const h = Buffer.alloc(512);
-  assert.ok(Buffer.byteLength(name) <= 100);
-  h.write(name, 0, 100, "utf8");
-  h.write("0000644\0", 100);
-  h.write("0000000\0", 108);
-  h.write("0000000\0", 116);
-  h.write(`${size.toString(8).padStart(11, "0")}\0`, 124);
-  h.write("00000000000\0", 136);
-  h.write("        ", 148);
-  h.write(type, 156);
-  h.write(linkname, 157);
-  h.write("ustar\0", 257);
-  h.write("00", 263);
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(`${sum.toString(8).padStart(6, "0")}\0 `, 148);
-  return h;
-}
-
 type TarEntry = { name: string; data?: Buffer | string; type?: string; linkname?: string };
 
 function rawTar(entries: TarEntry[]): Buffer {

@@ -20,7 +20,7 @@ export interface RawEntry {
 }
 
 /** A ustar header written by hand, so that any name (`../x`, `/abs`) and any type can be stored. */
-function tarHeader(name: string, size: number, type: string, linkname = ""): Buffer {
+export function tarHeader(name: string, size: number, type = "0", linkname = ""): Buffer {
   const h = Buffer.alloc(512);
   assert.ok(Buffer.byteLength(name) <= 100, `tar name too long: ${name}`);
   h.write(name, 0, 100, "utf8");

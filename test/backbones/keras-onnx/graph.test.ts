@@ -8,33 +8,9 @@ import {
 } from "../../../src/backbones/keras-onnx/compile.js";
 import { compareOnnxWithTfjs } from "../../../src/backbones/keras-onnx/verify.js";
 import { initTfjs, tf } from "../../../src/lib/tfjs.js";
+import { on, randomizeWeights } from "../../helpers/keras.js";
 
-type ST = tf.SymbolicTensor;
 const L = tf.layers;
-
-function on(layer: tf.layers.Layer, x: ST | ST[]): ST {
-  return layer.apply(x) as ST;
-}
-
-/** Replaces every weight with seeded random values (variances and gammas positive). */
-function randomizeWeights(model: tf.LayersModel, seed: number): void {
-  let s = seed;
-  for (const layer of model.layers) {
-    if (layer.weights.length === 0) continue;
-    const values = layer.weights.map((w) => {
-      const positive = /variance|gamma/.test(w.originalName);
-      return tf.randomUniform(
-        w.shape as number[],
-        positive ? 0.5 : -0.5,
-        positive ? 1.5 : 0.5,
-        "float32",
-        s++,
-      );
-    });
-    layer.setWeights(values);
-    tf.dispose(values);
-  }
-}
 
 async function expectSame(model: tf.LayersModel, compiled: CompiledKerasOnnx, batch: number): Promise<void> {
   const x = tf.randomNormal([batch, ...compiled.inputShape], 0, 1, "float32", 5);

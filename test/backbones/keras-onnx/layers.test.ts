@@ -3,8 +3,8 @@ import { before, describe, it } from "node:test";
 import { compileKerasToOnnx } from "../../../src/backbones/keras-onnx/compile.js";
 import { compareOnnxWithTfjs } from "../../../src/backbones/keras-onnx/verify.js";
 import { initTfjs, tf } from "../../../src/lib/tfjs.js";
+import { on, randomizeWeights, type ST } from "../../helpers/keras.js";
 
-type ST = tf.SymbolicTensor;
 const L = tf.layers;
 const ACTIVATIONS = [
   "linear",
@@ -24,32 +24,8 @@ const ACTIVATIONS = [
   "gelu_new",
 ] as const;
 
-function on(layer: tf.layers.Layer, x: ST | ST[]): ST {
-  return layer.apply(x) as ST;
-}
-
 function flat(x: ST): ST {
   return on(L.flatten(), x);
-}
-
-/** Replaces every weight with seeded random values (variances and gammas positive). */
-function randomizeWeights(model: tf.LayersModel, seed: number): void {
-  let s = seed;
-  for (const layer of model.layers) {
-    if (layer.weights.length === 0) continue;
-    const values = layer.weights.map((w) => {
-      const positive = /variance|gamma/.test(w.originalName);
-      return tf.randomUniform(
-        w.shape as number[],
-        positive ? 0.5 : -0.5,
-        positive ? 1.5 : 0.5,
-        "float32",
-        s++,
-      );
-    });
-    layer.setWeights(values);
-    tf.dispose(values);
-  }
 }
 
 /** Compiles `model` (at `outputLayer`), runs both runtimes on a random batch and checks they agree. */
