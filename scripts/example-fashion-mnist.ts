@@ -11,7 +11,7 @@
  *   --test-per-class N      first N test images of each class in file order (default: all 1000)
  *   --epochs N (5)  --batch-size N (64)  --backbone ID (server default)
  *   --json                  print one JSON summary line on stdout and nothing else
- *   --install               run `apt-get install -y dataset-fashion-mnist` if the files are missing
+ *   --no-install            do not run `apt-get install -y dataset-fashion-mnist` (done as root when the files are missing)
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -56,7 +56,7 @@ const { values: args } = parseArgs({
     "batch-size": { type: "string", default: "64" },
     backbone: { type: "string" },
     json: { type: "boolean", default: false },
-    install: { type: "boolean", default: false },
+    "no-install": { type: "boolean", default: false },
     "data-dir": { type: "string", default: "/usr/share/datasets/fashion-mnist" },
   },
 });
@@ -120,20 +120,25 @@ interface Model {
   };
 }
 
-/** Makes sure the four IDX files exist, installing the Debian package with --install. */
+/** Makes sure the four IDX files exist, installing the Debian package when missing (as root, unless --no-install). */
 function ensureData(dir: string): void {
   const missing = () => Object.values(FILES).filter((f) => !existsSync(path.join(dir, f)));
   if (missing().length === 0) return;
-  if (!args.install) {
+  if (args["no-install"] || process.getuid?.() !== 0) {
     throw new UsageError(
       `Fashion-MNIST not found in ${dir} (missing ${missing().join(", ")}).\n` +
         `Install it with:  sudo apt-get install ${PACKAGE}\n` +
-        `or run this script with --install (runs apt-get install -y ${PACKAGE}), or point --data-dir at the files.`,
+        `(run as root, this script installs it itself), or point --data-dir at the files.`,
     );
   }
   say(`installing ${PACKAGE} with apt-get ...`);
   // apt's output goes to stderr so that --json keeps stdout for the summary.
-  const r = spawnSync("apt-get", ["install", "-y", PACKAGE], { stdio: ["ignore", 2, 2] });
+  const apt = (...a: string[]) => spawnSync("apt-get", a, { stdio: ["ignore", 2, 2] });
+  let r = apt("install", "-y", PACKAGE);
+  if (r.status !== 0 && !r.error) {
+    apt("update");
+    r = apt("install", "-y", PACKAGE);
+  }
   if (r.error) throw new Error(`could not run apt-get: ${r.error.message}`);
   if (r.status !== 0) {
     throw new Error(
