@@ -1,3 +1,6 @@
+import assert from "node:assert/strict";
+import type { CompiledKerasOnnx } from "../../src/backbones/keras-onnx/compile.js";
+import { compareOnnxWithTfjs } from "../../src/backbones/keras-onnx/verify.js";
 import { tf } from "../../src/lib/tfjs.js";
 
 /** A symbolic tensor of the functional layers API. */
@@ -26,4 +29,21 @@ export function randomizeWeights(model: tf.LayersModel, seed: number): void {
     layer.setWeights(values);
     tf.dispose(values);
   }
+}
+
+/** Runs the Keras model and its compiled ONNX graph on a seeded random batch and asserts they agree. */
+export async function assertOnnxMatchesTfjs(
+  model: tf.LayersModel,
+  compiled: CompiledKerasOnnx,
+  batch: number,
+  seed: number,
+): Promise<void> {
+  const x = tf.randomNormal([batch, ...compiled.inputShape], 0, 1, "float32", seed);
+  const [r] = await compareOnnxWithTfjs(model, compiled, [x]);
+  x.dispose();
+  assert.equal(r.onnx.length, batch * compiled.featureDim);
+  assert.ok(
+    r.maxRelDiff < 1e-4,
+    `max diff ${r.maxAbsDiff} (relative ${r.maxRelDiff}, max |ref| ${r.maxAbsRef})`,
+  );
 }

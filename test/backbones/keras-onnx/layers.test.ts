@@ -1,9 +1,7 @@
-import assert from "node:assert/strict";
 import { before, describe, it } from "node:test";
 import { compileKerasToOnnx } from "../../../src/backbones/keras-onnx/compile.js";
-import { compareOnnxWithTfjs } from "../../../src/backbones/keras-onnx/verify.js";
 import { initTfjs, tf } from "../../../src/lib/tfjs.js";
-import { on, randomizeWeights, type ST } from "../../helpers/keras.js";
+import { assertOnnxMatchesTfjs, on, randomizeWeights, type ST } from "../../helpers/keras.js";
 
 const L = tf.layers;
 const ACTIVATIONS = [
@@ -32,15 +30,7 @@ function flat(x: ST): ST {
 async function expectSame(model: tf.LayersModel, batch = 3, outputLayer?: string): Promise<void> {
   randomizeWeights(model, 7);
   const compiled = compileKerasToOnnx(model, { outputLayer });
-  const [h, w, c] = compiled.inputShape;
-  const x = tf.randomNormal([batch, h, w, c], 0, 1, "float32", 11);
-  const [r] = await compareOnnxWithTfjs(model, compiled, [x]);
-  x.dispose();
-  assert.equal(r.onnx.length, batch * compiled.featureDim);
-  assert.ok(
-    r.maxRelDiff < 1e-4,
-    `max diff ${r.maxAbsDiff} (relative ${r.maxRelDiff}, max |ref| ${r.maxAbsRef})`,
-  );
+  await assertOnnxMatchesTfjs(model, compiled, batch, 11);
 }
 
 describe("compileKerasToOnnx layers vs TF.js", () => {
