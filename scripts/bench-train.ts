@@ -1,6 +1,6 @@
 /**
  * `npm run bench:train -- --json`: one training job driven through the HTTP API on 500x375 JPEG photos
- * (variants of the four real photos in test/fixtures/photos, one class each). Prints the first epoch's
+ * (variants of the four real photos in assets/photos, one class each). Prints the first epoch's
  * time (feature extraction included), the mean of later epochs, files-to-features throughput of the first
  * epoch, the job's wall time and the training worker's peak RSS (VmHWM, when it started the stack).
  */

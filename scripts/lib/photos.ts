@@ -1,18 +1,9 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import yazl from "yazl";
+import { PHOTOS_DIR as PHOTO_DIR } from "../../src/lib/paths.js";
 import { Rng } from "../../src/lib/rng.js";
-
-const PHOTO_DIR = path.join(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "..",
-  "test",
-  "fixtures",
-  "photos",
-);
 
 /** The real photos shipped as fixtures, one class each: cat, coffee, astronaut, motorcycle. */
 export const PHOTO_CLASSES = {

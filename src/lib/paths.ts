@@ -1,4 +1,10 @@
 import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Files that ship with the server (calibration photos), beside src/. */
+export const ASSETS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..", "assets");
+/** Real photographs (500x375 JPEG) used to calibrate int8 backbones, and by tests and benchmarks. */
+export const PHOTOS_DIR = path.join(ASSETS_DIR, "photos");
 
 /** The folders under DATA_DIR. */
 export interface DataPaths {

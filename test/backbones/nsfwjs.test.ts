@@ -14,7 +14,7 @@ import {
 } from "../../src/backbones/nsfwjs.js";
 import { initTfjs, tf } from "../../src/lib/tfjs.js";
 
-const PHOTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../fixtures/photos/chelsea.jpg");
+const PHOTO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../assets/photos/chelsea.jpg");
 const NEUTRAL = 2;
 
 /** The photo resized to size x size, scaled to [0, 1], as a [1, size, size, 3] NHWC tensor. */

@@ -11,7 +11,7 @@ import { ImageError } from "../../src/errors.js";
 import { Rng } from "../../src/lib/rng.js";
 import { claimedPng, crc32 } from "../helpers/images.js";
 
-const PHOTOS = join(import.meta.dirname, "..", "fixtures", "photos");
+const PHOTOS = join(import.meta.dirname, "..", "..", "assets", "photos");
 const S = 224;
 /** Identity normalization: output floats are the 0..255 pixel values. */
 const RAW: Preprocessing = { ...IMAGENET_224, layout: "NHWC", scale: 1, mean: [0, 0, 0], std: [1, 1, 1] };
