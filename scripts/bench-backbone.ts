@@ -1,7 +1,7 @@
 /**
  * `npm run bench:backbone -- --json`: backbone throughput on ready tensors (imagesPerSec) and from JPEG
  * files to feature vectors (endToEndImagesPerSec), one JSON line per backbone and runtime. The JPEGs are
- * 500x375 variants of the real photos in test/fixtures/photos, written to a temporary folder.
+ * 500x375 variants of the real photos in assets/photos, written to a temporary folder.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";

@@ -5,7 +5,12 @@ import { NSFWJS_FEATURE_LAYERS, NSFWJS_INPUT_SIZE, type NsfwjsModelName } from "
  * A backbone from the nsfwjs package: NHWC input scaled to [0, 1], the recipe's evaluation transform
  * (shorter side resized to 255/224 of the input size, then center-cropped), features at the pooled layer.
  */
-function nsfwjsBackbone(name: NsfwjsModelName, featureDim: number, description: string): BackboneManifest {
+function nsfwjsBackbone(
+  name: NsfwjsModelName,
+  featureDim: number,
+  description: string,
+  extra: Partial<BackboneManifest> = {},
+): BackboneManifest {
   const inputSize = NSFWJS_INPUT_SIZE[name];
   return {
     id: name,
@@ -22,6 +27,7 @@ function nsfwjsBackbone(name: NsfwjsModelName, featureDim: number, description: 
     featureOutput: NSFWJS_FEATURE_LAYERS[name],
     featureDim,
     description,
+    ...extra,
   };
 }
 
@@ -31,6 +37,12 @@ export const BUILTIN_BACKBONES: BackboneManifest[] = [
     "mobilenet_v2",
     1280,
     "MobileNetV2 224 (nsfwjs weights: ImageNet-pretrained, retrained on content classes), 1280 features",
+  ),
+  nsfwjsBackbone(
+    "mobilenet_v2",
+    1280,
+    "MobileNetV2 224 as above, int8-quantized for CPUs (static, calibrated on the shipped photos), 1280 features",
+    { id: "mobilenet_v2_int8", quantize: "int8" },
   ),
   nsfwjsBackbone("inception_v3", 2048, "InceptionV3 299 (nsfwjs weights), 2048 pooled features"),
 ];

@@ -30,6 +30,11 @@ export const BackboneManifestSchema = Type.Object({
   inputName: Type.Optional(Type.String()),
   /** For tfjs-layers: run on ONNX Runtime through the Keras-to-ONNX compiler (default true). */
   compileToOnnx: Type.Optional(Type.Boolean()),
+  /**
+   * "int8": run a statically quantized copy on ONNX Runtime (int8 weights, uint8 activations calibrated
+   * on the shipped photos). Faster on CPUs, features slightly different from the float model.
+   */
+  quantize: Type.Optional(Type.Enum(["int8"])),
   description: Type.Optional(Type.String()),
 });
 export type BackboneManifest = Static<typeof BackboneManifestSchema>;

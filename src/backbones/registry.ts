@@ -9,7 +9,8 @@ import { BUILTIN_BACKBONES } from "./builtin.js";
 import { compileKerasToOnnx } from "./keras-onnx/compile.js";
 import { type BackboneManifest, BackboneManifestSchema } from "./manifest.js";
 import { type NsfwjsModelName, nsfwjsArtifacts } from "./nsfwjs.js";
-import { cudaInstalled, openOnnxSession } from "./runtime/onnx.js";
+import { QUANTIZER_VERSION, quantizeBackbone } from "./quantize/quantize.js";
+import { cudaInstalled, type OnnxInputSpec, openOnnxSession } from "./runtime/onnx.js";
 import { loadTfjsArtifacts, openTfjsSession } from "./runtime/tfjs.js";
 import type { BackboneSession, RuntimeName, RuntimeOptions } from "./runtime/types.js";
 
@@ -157,10 +158,13 @@ export class BackboneRegistry {
       outputName: m.featureOutput,
       featureDim: m.featureDim,
     };
+    if (m.quantize && !runsOnOnnx(m)) {
+      throw new Error(`backbone ${m.id}: quantize needs an onnx or compiled tfjs-layers model`);
+    }
     if (m.format === "onnx") {
       const file = await this.localFile(m.model, dir, ".onnx");
       const hash = sha256(await readFile(file), m.featureOutput);
-      return { manifest: m, hash, session: await openOnnxSession(file, spec, this.options.runtime) };
+      return this.openOnnx(m, file, hash, spec);
     }
     const artifacts = m.model.startsWith("nsfwjs:")
       ? nsfwjsArtifacts(m.model.slice("nsfwjs:".length) as NsfwjsModelName)
@@ -171,12 +175,37 @@ export class BackboneRegistry {
       return { manifest: m, hash, session: await openTfjsSession(artifacts, m.format, spec) };
     }
     const onnxFile = await this.compiled(m, artifacts, hash);
-    const session = await openOnnxSession(
-      onnxFile,
-      { ...spec, inputName: "input", outputName: "features" },
-      this.options.runtime,
-    );
-    return { manifest: m, hash, session };
+    return this.openOnnx(m, onnxFile, hash, { ...spec, inputName: "input", outputName: "features" });
+  }
+
+  private async openOnnx(
+    m: BackboneManifest,
+    file: string,
+    hash: string,
+    spec: OnnxInputSpec,
+  ): Promise<LoadedBackbone> {
+    if (m.quantize === "int8") {
+      hash = sha256(hash, QUANTIZER_VERSION);
+      file = await this.quantized(m, file, hash, spec.inputName);
+    }
+    return { manifest: m, hash, session: await openOnnxSession(file, spec, this.options.runtime) };
+  }
+
+  private async quantized(
+    m: BackboneManifest,
+    floatFile: string,
+    hash: string,
+    inputName: string | undefined,
+  ): Promise<string> {
+    const file = path.join(this.options.cacheDir, "backbones", `${m.id}-${hash.slice(0, 16)}-int8.onnx`);
+    if (await exists(file)) return file;
+    const started = Date.now();
+    const model = await quantizeBackbone(new Uint8Array(await readFile(floatFile)), m.preprocessing, {
+      inputName,
+    });
+    await writeFileAtomic(file, model);
+    this.options.log?.("info", `quantized backbone ${m.id} to int8 in ${Date.now() - started} ms: ${file}`);
+    return file;
   }
 
   private async compiled(

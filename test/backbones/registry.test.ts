@@ -88,6 +88,16 @@ describe("BackboneRegistry", () => {
         compileToOnnx: false,
       }),
     );
+    for (const [id, extra] of [
+      ["tiny_int8", { format: "onnx", model: "../tiny-onnx/model.onnx", featureOutput: "features" }],
+      ["wasm_int8", { format: "tfjs-layers", model: "../tiny-wasm/model.json", compileToOnnx: false }],
+    ] as const) {
+      await mkdir(path.join(b, id), { recursive: true });
+      await writeFile(
+        path.join(b, id, "manifest.json"),
+        JSON.stringify({ ...base, id, quantize: "int8", ...extra }),
+      );
+    }
     await mkdir(path.join(b, "broken"), { recursive: true });
     await writeFile(
       path.join(b, "broken", "manifest.json"),
@@ -110,9 +120,12 @@ describe("BackboneRegistry", () => {
     assert.deepEqual(list.map((b) => b.id).sort(), [
       "inception_v3",
       "mobilenet_v2",
+      "mobilenet_v2_int8",
+      "tiny_int8",
       "tiny_onnx",
       "tiny_tfjs",
       "tiny_wasm",
+      "wasm_int8",
     ]);
     assert.equal(list.find((b) => b.id === "tiny_wasm")?.runtime, "tfjs-wasm");
     assert.equal(list.find((b) => b.id === "tiny_onnx")?.runtime, "onnxruntime-cpu");
@@ -152,5 +165,43 @@ describe("BackboneRegistry", () => {
     assert.equal(bb.hash, (await registry.load("tiny_tfjs")).hash);
     assert.equal(logs.filter((l) => l.startsWith("compiled backbone tiny_tfjs")).length, compiles);
     await second.close();
+  });
+
+  it("quantizes an ONNX backbone to int8 once, with its own hash and features close to the float ones", async () => {
+    const x = new Float32Array(4 * 16 * 16 * 3).map((_, i) => ((i * 7919) % 255) / 255);
+    const float = await registry.load("tiny_onnx");
+    const int8 = await registry.load("tiny_int8");
+    assert.notEqual(int8.hash, float.hash);
+    const a = await float.session.run(x, 4);
+    const q = await int8.session.run(x, 4);
+    assert.equal(q.length, a.length);
+    let dot = 0;
+    let na = 0;
+    let nq = 0;
+    for (let i = 0; i < a.length; i++) {
+      dot += a[i] * q[i];
+      na += a[i] * a[i];
+      nq += q[i] * q[i];
+    }
+    assert.ok(dot / Math.sqrt(na * nq) > 0.98, `cosine ${dot / Math.sqrt(na * nq)}`);
+    assert.ok(
+      a.some((v, i) => v !== q[i]),
+      "int8 features identical to float ones",
+    );
+    const files = await readdir(path.join(dir, "cache", "backbones"));
+    assert.ok(
+      files.some((f) => f.startsWith("tiny_int8-") && f.endsWith("-int8.onnx")),
+      files.join(","),
+    );
+    const quantizations = () => logs.filter((l) => l.startsWith("quantized backbone tiny_int8")).length;
+    assert.equal(quantizations(), 1);
+    const second = make();
+    assert.equal((await second.load("tiny_int8")).hash, int8.hash);
+    assert.equal(quantizations(), 1);
+    await second.close();
+  });
+
+  it("refuses to quantize a backbone that runs on TF.js", async () => {
+    await assert.rejects(registry.load("wasm_int8"), /quantize needs an onnx or compiled tfjs-layers model/);
   });
 });
