@@ -1,7 +1,8 @@
 /**
  * `npm run bench:predict -- --json`: latency and throughput of POST /v1/models/:id/predict with one
  * 500x375 JPEG. Against a running server (--url, --model), or, with --start, on a stack it starts
- * itself (API + workers, fresh data folder) after training a small cat-vs-coffee model through the API.
+ * itself (API + workers, fresh data folder) after training a small cat-vs-coffee model through the API
+ * (on --backbone, default: the server's default backbone).
  */
 import { parseArgs } from "node:util";
 import { ApiClient, type LocalServer, startLocalServer } from "./lib/client.js";
@@ -17,6 +18,7 @@ const { values: args } = parseArgs({
     sequential: { type: "string", default: "200" },
     concurrency: { type: "string", default: "16" },
     requests: { type: "string", default: "800" },
+    backbone: { type: "string" },
   },
 });
 const say = (m: string) => {
@@ -33,6 +35,7 @@ async function trainModel(api: ApiClient): Promise<string> {
     datasetId: ds.id,
     epochs: 2,
     batchSize: 8,
+    ...(args.backbone ? { backbone: args.backbone } : {}),
   });
   const done = await api.waitForJob<{ state: string; modelId?: string }>(job.id);
   if (done.state !== "completed" || !done.modelId)
