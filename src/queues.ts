@@ -51,11 +51,15 @@ export function openQueues(connection: Redis, prefix: string): Queues {
     // Kept briefly, so that an API waiting on a job that finished at once still finds its result.
     defaultJobOptions: { removeOnComplete: { age: 10, count: 200 }, removeOnFail: { age: 10, count: 200 } },
   });
+  // Every request waiting in job.waitUntilFinished() adds a 'closing' listener to the predict queue (and
+  // completed/failed listeners to the events): one per in-flight request, not a leak.
+  predict.setMaxListeners(0);
   const eventsConnection = connection.duplicate();
   const predictEvents = new QueueEvents(PREDICT_QUEUE, {
     connection: eventsConnection as unknown as ConnectionOptions,
     prefix,
   });
+  predictEvents.setMaxListeners(0);
   return {
     jobs,
     predict,
