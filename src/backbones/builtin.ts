@@ -41,7 +41,7 @@ export const BUILTIN_BACKBONES: BackboneManifest[] = [
   nsfwjsBackbone(
     "mobilenet_v2",
     1280,
-    "MobileNetV2 224 as above, int8-quantized for CPUs (static, calibrated on the shipped photos), 1280 features",
+    "MobileNetV2 224 (nsfwjs weights) quantized to int8 for CPUs (static, calibrated on the shipped photos), 1280 features",
     { id: "mobilenet_v2_int8", quantize: "int8" },
   ),
   nsfwjsBackbone("inception_v3", 2048, "InceptionV3 299 (nsfwjs weights), 2048 pooled features"),
