@@ -7,6 +7,7 @@ import { compileKerasToOnnx } from "../../src/backbones/keras-onnx/compile.js";
 import { BackboneRegistry } from "../../src/backbones/registry.js";
 import { AppError } from "../../src/errors.js";
 import { initTfjs, tf } from "../../src/lib/tfjs.js";
+import { cosine } from "../helpers/vectors.js";
 
 const prep = {
   inputSize: 16,
@@ -175,15 +176,7 @@ describe("BackboneRegistry", () => {
     const a = await float.session.run(x, 4);
     const q = await int8.session.run(x, 4);
     assert.equal(q.length, a.length);
-    let dot = 0;
-    let na = 0;
-    let nq = 0;
-    for (let i = 0; i < a.length; i++) {
-      dot += a[i] * q[i];
-      na += a[i] * a[i];
-      nq += q[i] * q[i];
-    }
-    assert.ok(dot / Math.sqrt(na * nq) > 0.98, `cosine ${dot / Math.sqrt(na * nq)}`);
+    assert.ok(cosine(a, q) > 0.98, `cosine ${cosine(a, q)}`);
     assert.ok(
       a.some((v, i) => v !== q[i]),
       "int8 features identical to float ones",

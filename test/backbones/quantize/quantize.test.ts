@@ -6,6 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { photoVariants } from "../../../scripts/lib/photos.js";
 import { preprocessImage } from "../../../src/backbones/preprocess.js";
 import { BackboneRegistry } from "../../../src/backbones/registry.js";
+import { cosine } from "../../helpers/vectors.js";
 
 describe("built-in mobilenet_v2_int8", () => {
   let dir: string;
@@ -44,17 +45,9 @@ describe("built-in mobilenet_v2_int8", () => {
       await preprocessImage(bytes, p, { out: input, offset: i * size });
     const a = await float.session.run(input, photos.length);
     const q = await int8.session.run(input, photos.length);
-    const cosines = photos.map((_, i) => {
-      let dot = 0;
-      let na = 0;
-      let nq = 0;
-      for (let k = i * 1280; k < (i + 1) * 1280; k++) {
-        dot += a[k] * q[k];
-        na += a[k] * a[k];
-        nq += q[k] * q[k];
-      }
-      return dot / Math.sqrt(na * nq);
-    });
+    const cosines = photos.map((_, i) =>
+      cosine(a.subarray(i * 1280, (i + 1) * 1280), q.subarray(i * 1280, (i + 1) * 1280)),
+    );
     const mean = cosines.reduce((s, c) => s + c, 0) / cosines.length;
     assert.ok(Math.min(...cosines) > 0.95 && mean > 0.975, `cosines ${cosines.map((c) => c.toFixed(4))}`);
     assert.ok(
