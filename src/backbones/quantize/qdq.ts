@@ -18,10 +18,9 @@ export interface QdqOptions {
    * AVX2 without VNNI add pairs of u8 x s8 products in int16 (VPMADDUBSW), which saturates beyond 7 bits.
    */
   weightMax?: number;
-  /** Largest |int8| of depthwise convolution weights (own kernel, no saturation): 127 by default. */
+  /** Largest |int8| of depthwise convolution weights (own kernel, no saturation): 127 by default. Grouped
+   * convolutions with several input channels per group count as regular ones. */
   depthwiseMax?: number;
-  /** Conv nodes (by output name) left in float. */
-  keepFloat?: ReadonlySet<string>;
 }
 
 interface QParams {
@@ -132,7 +131,7 @@ export function quantizeQdq(
   for (const n of g.node) {
     const [input = "", ...rest] = n.input ?? [];
     const output = n.output?.[0] ?? "";
-    if (n.opType === "Conv" && !options.keepFloat?.has(output) && inits.has(rest[0] ?? "")) quantized.add(n);
+    if (n.opType === "Conv" && inits.has(rest[0] ?? "")) quantized.add(n);
     if (ACTIVATIONS.has(n.opType ?? "") && isQuantized(input) && consumers.get(input) === 1) {
       let lo = 0;
       let hi = Number.POSITIVE_INFINITY;
@@ -216,18 +215,19 @@ export function quantizeQdq(
       const dims = (wTensor.dims ?? []).map(Number);
       const channels = dims[0] ?? 1;
       const per = w.length / channels;
-      const qmax = intAttr(n, "group", 1) > 1 ? (options.depthwiseMax ?? 127) : (options.weightMax ?? 63);
+      const depthwise = intAttr(n, "group", 1) > 1 && dims[1] === 1;
+      const qmax = depthwise ? (options.depthwiseMax ?? 127) : (options.weightMax ?? 63);
       const ws = weightScales(w, channels, qmax);
       const wq = Int8Array.from(w, (v, i) =>
         Math.max(-qmax, Math.min(qmax, Math.round(v / ws[Math.floor(i / per)]))),
       );
-      const inputs = [dequantize(x), perChannel(`${wName}/int8`, DTYPE.INT8, wq, dims, ws)];
+      const inputs = [dequantize(x), perChannel(`${n.output?.[0]}/weight_int8`, DTYPE.INT8, wq, dims, ws)];
       if (bName) {
         const xs = (params.get(x) as QParams).scale;
         const bs = Float32Array.from(ws, (s) => s * xs);
         const b = floatsOf(inits.get(bName) ?? {});
         const bq = Int32Array.from(b, (v, i) => Math.round(v / bs[i]));
-        inputs.push(perChannel(`${bName}/int32`, DTYPE.INT32, bq, [channels], bs));
+        inputs.push(perChannel(`${n.output?.[0]}/bias_int32`, DTYPE.INT32, bq, [channels], bs));
       }
       nodes.push({ ...n, input: inputs });
     } else if (quantized.has(n)) {
