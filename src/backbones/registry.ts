@@ -191,44 +191,39 @@ export class BackboneRegistry {
     return { manifest: m, hash, session: await openOnnxSession(file, spec, this.options.runtime) };
   }
 
-  private async quantized(
+  private quantized(
     m: BackboneManifest,
     floatFile: string,
     hash: string,
     inputName: string | undefined,
   ): Promise<string> {
-    const file = path.join(this.options.cacheDir, "backbones", `${m.id}-${hash.slice(0, 16)}-int8.onnx`);
-    if (await exists(file)) return file;
-    const started = Date.now();
-    const model = await quantizeBackbone(new Uint8Array(await readFile(floatFile)), m.preprocessing, {
-      inputName,
-    });
-    await writeFileAtomic(file, model);
-    this.options.log?.("info", `quantized backbone ${m.id} to int8 in ${Date.now() - started} ms: ${file}`);
-    return file;
+    return this.cachedModel(
+      `${m.id}-${hash.slice(0, 16)}-int8.onnx`,
+      `quantized backbone ${m.id} to int8`,
+      async () => quantizeBackbone(new Uint8Array(await readFile(floatFile)), m.preprocessing, { inputName }),
+    );
   }
 
-  private async compiled(
-    m: BackboneManifest,
-    artifacts: tf.io.ModelArtifacts,
-    hash: string,
-  ): Promise<string> {
-    const file = path.join(
-      this.options.cacheDir,
-      "backbones",
-      `${m.id}-${sha256(hash, COMPILER_VERSION).slice(0, 16)}.onnx`,
-    );
+  private compiled(m: BackboneManifest, artifacts: tf.io.ModelArtifacts, hash: string): Promise<string> {
+    const name = `${m.id}-${sha256(hash, COMPILER_VERSION).slice(0, 16)}.onnx`;
+    return this.cachedModel(name, `compiled backbone ${m.id} to ONNX`, async () => {
+      await initTfjs();
+      const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
+      try {
+        return compileKerasToOnnx(model, { outputLayer: m.featureOutput }).onnx;
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+
+  /** `cacheDir/backbones/<name>`, built once by `build`, written atomically, with one log line. */
+  private async cachedModel(name: string, what: string, build: () => Promise<Uint8Array>): Promise<string> {
+    const file = path.join(this.options.cacheDir, "backbones", name);
     if (await exists(file)) return file;
     const started = Date.now();
-    await initTfjs();
-    const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
-    try {
-      const { onnx } = compileKerasToOnnx(model, { outputLayer: m.featureOutput });
-      await writeFileAtomic(file, onnx);
-    } finally {
-      model.dispose();
-    }
-    this.options.log?.("info", `compiled backbone ${m.id} to ONNX in ${Date.now() - started} ms: ${file}`);
+    await writeFileAtomic(file, await build());
+    this.options.log?.("info", `${what} in ${Date.now() - started} ms: ${file}`);
     return file;
   }
 

@@ -21,7 +21,8 @@ function encodeAttr(name: string, attr: Attr): OnnxTypes.IAttributeProto {
   return { name, type: ATTR.FLOATS, floats: attr.floats };
 }
 
-function bytesOf(view: ArrayBufferView): Uint8Array {
+/** A copy of a typed array's bytes (little-endian on every platform Node runs on), for raw_data. */
+export function bytesOf(view: ArrayBufferView): Uint8Array {
   return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
 }
 

@@ -1,4 +1,5 @@
 import onnxProto, { type onnx as OnnxTypes } from "onnx-proto";
+import { bytesOf } from "../keras-onnx/onnx-builder.js";
 
 const { onnx } = onnxProto;
 const DTYPE = onnx.TensorProto.DataType;
@@ -36,10 +37,6 @@ function floatsOf(t: Tensor): Float32Array {
     return new Float32Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
   }
   return Float32Array.from(t.floatData ?? []);
-}
-
-function bytesOf(view: ArrayBufferView): Uint8Array {
-  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
 }
 
 function intAttr(node: Node, name: string, fallback: number): number {
@@ -94,7 +91,7 @@ export function weightScales(weights: Float32Array, channels: number, qmax: numb
  * clipping). Add/Sum of quantized tensors is quantized; every other node stays float, fed through
  * DequantizeLinear.
  *
- * @param ranges value range of every node output, from {@link calibrationModel} runs.
+ * @param ranges value range of every node output (and of the graph input), as `calibrate` in calibrate.ts returns.
  * @throws Error when a tensor the rewrite needs has no range or a Conv weight is not an initializer.
  */
 export function quantizeQdq(
