@@ -60,45 +60,36 @@ describe("BackboneRegistry", () => {
     const model = tinyModel();
     const b = path.join(dir, "backbones");
     const { onnx } = compileKerasToOnnx(model, { outputLayer: "pool" });
-    await mkdir(path.join(b, "tiny-onnx"), { recursive: true });
-    await writeFile(path.join(b, "tiny-onnx", "model.onnx"), onnx);
     const base = { preprocessing: prep, featureOutput: "pool", featureDim: 4 };
-    await writeFile(
-      path.join(b, "tiny-onnx", "manifest.json"),
-      JSON.stringify({
-        ...base,
-        id: "tiny_onnx",
-        format: "onnx",
-        model: "model.onnx",
-        featureOutput: "features",
-      }),
-    );
+    const manifest = async (folder: string, m: Record<string, unknown>) => {
+      await mkdir(path.join(b, folder), { recursive: true });
+      await writeFile(path.join(b, folder, "manifest.json"), JSON.stringify({ ...base, ...m }));
+    };
+    await manifest("tiny-onnx", {
+      id: "tiny_onnx",
+      format: "onnx",
+      model: "model.onnx",
+      featureOutput: "features",
+    });
+    await writeFile(path.join(b, "tiny-onnx", "model.onnx"), onnx);
     await saveTfjs(model, path.join(b, "tiny-tfjs"));
-    await writeFile(
-      path.join(b, "tiny-tfjs", "manifest.json"),
-      JSON.stringify({ ...base, id: "tiny_tfjs", format: "tfjs-layers", model: "model.json" }),
-    );
+    await manifest("tiny-tfjs", { id: "tiny_tfjs", format: "tfjs-layers", model: "model.json" });
     await saveTfjs(model, path.join(b, "tiny-wasm"));
-    await writeFile(
-      path.join(b, "tiny-wasm", "manifest.json"),
-      JSON.stringify({
-        ...base,
-        id: "tiny_wasm",
-        format: "tfjs-layers",
-        model: "model.json",
-        compileToOnnx: false,
-      }),
-    );
-    for (const [id, extra] of [
-      ["tiny_int8", { format: "onnx", model: "../tiny-onnx/model.onnx", featureOutput: "features" }],
-      ["wasm_int8", { format: "tfjs-layers", model: "../tiny-wasm/model.json", compileToOnnx: false }],
-    ] as const) {
-      await mkdir(path.join(b, id), { recursive: true });
-      await writeFile(
-        path.join(b, id, "manifest.json"),
-        JSON.stringify({ ...base, id, quantize: "int8", ...extra }),
-      );
-    }
+    const wasm = { format: "tfjs-layers", model: "model.json", compileToOnnx: false };
+    await manifest("tiny-wasm", { id: "tiny_wasm", ...wasm });
+    await manifest("tiny_int8", {
+      id: "tiny_int8",
+      quantize: "int8",
+      format: "onnx",
+      model: "../tiny-onnx/model.onnx",
+      featureOutput: "features",
+    });
+    await manifest("wasm_int8", {
+      id: "wasm_int8",
+      quantize: "int8",
+      ...wasm,
+      model: "../tiny-wasm/model.json",
+    });
     await mkdir(path.join(b, "broken"), { recursive: true });
     await writeFile(
       path.join(b, "broken", "manifest.json"),
