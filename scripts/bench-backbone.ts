@@ -3,7 +3,8 @@
  * files to feature vectors (endToEndImagesPerSec), one JSON line per backbone and runtime. The JPEGs are
  * 500x375 variants of the real photos in assets/photos, written to a temporary folder. By default it
  * measures mobilenet_v2 (float), its TF.js wasm line for comparison, and mobilenet_v2_int8 (the same
- * network and weights, statically quantized); pick others with --backbones a,b.
+ * network and weights, statically quantized); pick others with --backbones a,b. ONNX Runtime runs with the
+ * server's settings (EXECUTION_PROVIDER, ORT_THREADS, ORT_SPINNING, ORT_MICRO_BATCH from the environment).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -13,6 +14,7 @@ import { extractFeatures } from "../src/backbones/extractor.js";
 import { NSFWJS_FEATURE_LAYERS, type NsfwjsModelName, nsfwjsArtifacts } from "../src/backbones/nsfwjs.js";
 import { BackboneRegistry, type LoadedBackbone } from "../src/backbones/registry.js";
 import { openTfjsSession } from "../src/backbones/runtime/tfjs.js";
+import { loadConfig } from "../src/config.js";
 import { type PhotoClass, photoVariants } from "./lib/photos.js";
 
 const { values: args } = parseArgs({
@@ -21,14 +23,13 @@ const { values: args } = parseArgs({
     backbones: { type: "string", default: "mobilenet_v2,mobilenet_v2_int8" },
     images: { type: "string", default: "160" },
     batch: { type: "string", default: "32" },
-    threads: { type: "string", default: "0" },
-    spinning: { type: "string", default: "0" },
     concurrency: { type: "string", default: "4" },
     "tfjs-images": { type: "string", default: "64" },
     "no-tfjs": { type: "boolean", default: false },
   },
 });
 const batch = Number(args.batch);
+const config = loadConfig();
 const say = (msg: string) => {
   if (!args.json) process.stderr.write(`${msg}\n`);
 };
@@ -86,9 +87,10 @@ try {
     cacheDir: path.join(work, "cache"),
     defaultId: "mobilenet_v2",
     runtime: {
-      executionProvider: "auto",
-      threads: Number(args.threads),
-      spinning: args.spinning !== "0",
+      executionProvider: config.EXECUTION_PROVIDER,
+      threads: config.ORT_THREADS,
+      spinning: config.ORT_SPINNING,
+      microBatch: config.ORT_MICRO_BATCH,
       log: (_l, m) => say(m),
     },
   });

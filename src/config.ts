@@ -18,6 +18,11 @@ export const EnvSchema = Type.Object({
   ORT_THREADS: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
   /** Whether ONNX Runtime's idle threads spin-wait (faster alone, wasteful beside image decoding). */
   ORT_SPINNING: Type.Boolean({ default: false }),
+  /**
+   * Largest batch one ONNX Runtime CPU run takes; bigger batches run in slices of this size, which keeps
+   * MobileNetV2's activations in cache (0: never split; CUDA never splits).
+   */
+  ORT_MICRO_BATCH: Type.Integer({ minimum: 0, maximum: 1024, default: 4 }),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
   MAX_ARCHIVE_FILES: Type.Integer({ minimum: 1, default: 200_000 }),
   MAX_UNPACKED_BYTES: Type.Integer({ minimum: 1, default: 8 * 1024 ** 3 }),

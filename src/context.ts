@@ -34,6 +34,7 @@ export function createContext(config: Config, logger: Logger): Context {
       executionProvider: config.EXECUTION_PROVIDER,
       threads: config.ORT_THREADS,
       spinning: config.ORT_SPINNING,
+      microBatch: config.ORT_MICRO_BATCH,
       log: (level, msg) => logger[level](msg),
     },
     log: (level, msg) => logger[level](msg),

@@ -73,13 +73,14 @@ export async function openOnnxSession(
     }
   }
   session ??= await createSession(model, "cpu", options);
-  return wrapSession(session, spec, runtime);
+  return wrapSession(session, spec, runtime, options.microBatch ?? 0);
 }
 
 function wrapSession(
   session: ort.InferenceSession,
   spec: OnnxInputSpec,
   runtime: RuntimeName,
+  microBatch: number,
 ): BackboneSession {
   const inputName = spec.inputName ?? session.inputNames[0];
   if (!session.inputNames.includes(inputName)) {
@@ -89,24 +90,31 @@ function wrapSession(
     throw new Error(`model has no output '${spec.outputName}' (outputs: ${session.outputNames.join(", ")})`);
   }
   const s = spec.inputSize;
+  const perImage = 3 * s * s;
+  const slice = runtime === "onnxruntime-cpu" && microBatch > 0 ? microBatch : Number.POSITIVE_INFINITY;
+  const runSlice = async (input: Float32Array, m: number, into: Float32Array, at: number) => {
+    const dims = spec.layout === "NCHW" ? [m, 3, s, s] : [m, s, s, 3];
+    const out = await session.run({ [inputName]: new ort.Tensor("float32", input, dims) }, [spec.outputName]);
+    const result = out[spec.outputName];
+    const values = result.data as Float32Array;
+    if (values.length !== m * spec.featureDim) {
+      result.dispose();
+      throw new Error(
+        `output '${spec.outputName}' has ${values.length / m} values per image, manifest says ${spec.featureDim}`,
+      );
+    }
+    into.set(values, at * spec.featureDim);
+    result.dispose();
+  };
   return {
     runtime,
     async run(input, n) {
-      const dims = spec.layout === "NCHW" ? [n, 3, s, s] : [n, s, s, 3];
-      const size = n * 3 * s * s;
-      const data = input.length === size ? input : input.subarray(0, size);
-      const tensor = new ort.Tensor("float32", data, dims);
-      const out = await session.run({ [inputName]: tensor }, [spec.outputName]);
-      const result = out[spec.outputName];
-      const values = result.data as Float32Array;
-      if (values.length !== n * spec.featureDim) {
-        throw new Error(
-          `output '${spec.outputName}' has ${values.length / n} values per image, manifest says ${spec.featureDim}`,
-        );
+      const features = new Float32Array(n * spec.featureDim);
+      for (let i = 0; i < n; i += slice) {
+        const m = Math.min(slice, n - i);
+        await runSlice(input.subarray(i * perImage, (i + m) * perImage), m, features, i);
       }
-      const copy = Float32Array.from(values);
-      result.dispose();
-      return copy;
+      return features;
     },
     release: () => session.release(),
   };

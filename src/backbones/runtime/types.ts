@@ -29,6 +29,11 @@ export interface RuntimeOptions {
    * which helps when image decoding shares the same cores.
    */
   spinning?: boolean;
+  /**
+   * Largest batch one ONNX Runtime CPU run takes; a bigger batch runs in slices of this size, whose
+   * activations stay in the CPU's cache (0: never split). Ignored on CUDA, which wants whole batches.
+   */
+  microBatch?: number;
   /** Receives one line when CUDA was asked for but is not usable. */
   log?: (level: "info" | "warn", msg: string) => void;
 }
