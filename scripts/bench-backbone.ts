@@ -4,7 +4,7 @@
  * 500x375 variants of the real photos in assets/photos, written to a temporary folder. By default it
  * measures mobilenet_v2 (float), its TF.js wasm line for comparison, and mobilenet_v2_int8 (the same
  * network and weights, statically quantized); pick others with --backbones a,b. ONNX Runtime runs with the
- * server's settings (EXECUTION_PROVIDER, ORT_THREADS, ORT_SPINNING, ORT_MICRO_BATCH from the environment).
+ * server's settings (EXECUTION_PROVIDER, ORT_THREADS, ORT_SPINNING, ORT_MICRO_BATCH, INT8_WEIGHT_BITS from the environment).
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -86,6 +86,7 @@ try {
   const registry = new BackboneRegistry({
     cacheDir: path.join(work, "cache"),
     defaultId: "mobilenet_v2",
+    int8WeightBits: config.int8WeightBits,
     runtime: {
       executionProvider: config.EXECUTION_PROVIDER,
       threads: config.ORT_THREADS,

@@ -23,6 +23,11 @@ export const EnvSchema = Type.Object({
    * MobileNetV2's activations in cache (0: never split; CUDA never splits).
    */
   ORT_MICRO_BATCH: Type.Integer({ minimum: 0, maximum: 1024, default: 4 }),
+  /**
+   * Bits of int8 weights for quantized backbones: `auto` (8 on CPUs with VNNI, else 7), or `7` on every
+   * machine of a mixed fleet so that all of them compute the same features.
+   */
+  INT8_WEIGHT_BITS: Type.Enum(["auto", "7", "8"], { default: "auto" }),
   MAX_UPLOAD_BYTES: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
   MAX_ARCHIVE_FILES: Type.Integer({ minimum: 1, default: 200_000 }),
   MAX_UNPACKED_BYTES: Type.Integer({ minimum: 1, default: 8 * 1024 ** 3 }),
@@ -47,6 +52,8 @@ export interface Config extends Env {
   redisUrl: string;
   /** True when REDIS_URL was not given (the launcher may start a local redis-server). */
   redisUrlDefaulted: boolean;
+  /** INT8_WEIGHT_BITS as a number; undefined for `auto` (the backbone registry asks the CPU). */
+  int8WeightBits?: 7 | 8;
 }
 
 /** Thrown by {@link loadConfig} with every bad variable listed. */
@@ -84,5 +91,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     backbonesDir: parsed.BACKBONES_DIR ? path.resolve(parsed.BACKBONES_DIR) : undefined,
     redisUrl: parsed.REDIS_URL ?? "redis://127.0.0.1:6379",
     redisUrlDefaulted: parsed.REDIS_URL === undefined,
+    int8WeightBits: parsed.INT8_WEIGHT_BITS === "auto" ? undefined : parsed.INT8_WEIGHT_BITS === "8" ? 8 : 7,
   };
 }

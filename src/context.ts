@@ -30,6 +30,7 @@ export function createContext(config: Config, logger: Logger): Context {
     backbonesDir: config.backbonesDir,
     cacheDir: paths.cache,
     defaultId: config.DEFAULT_BACKBONE,
+    int8WeightBits: config.int8WeightBits,
     runtime: {
       executionProvider: config.EXECUTION_PROVIDER,
       threads: config.ORT_THREADS,

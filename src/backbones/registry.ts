@@ -4,6 +4,7 @@ import path from "node:path";
 import Value from "typebox/value";
 import { UnprocessableError } from "../errors.js";
 import { writeFileAtomic } from "../lib/atomic.js";
+import { int8WeightBits } from "../lib/cpu.js";
 import { initTfjs, tf } from "../lib/tfjs.js";
 import { BUILTIN_BACKBONES } from "./builtin.js";
 import { compileKerasToOnnx } from "./keras-onnx/compile.js";
@@ -43,6 +44,12 @@ export interface RegistryOptions {
   cacheDir: string;
   defaultId: string;
   runtime: RuntimeOptions;
+  /**
+   * Bits of int8 convolution weights for `"quantize": "int8"` backbones: 8 or 7. By default what this CPU
+   * multiplies exactly ({@link int8WeightBits}). Part of the backbone's hash, so machines that differ
+   * cache and tag their models apart; set it to 7 everywhere for identical features on a mixed fleet.
+   */
+  int8WeightBits?: 7 | 8;
   log?: (level: "info" | "warn", msg: string) => void;
 }
 
@@ -185,8 +192,9 @@ export class BackboneRegistry {
     spec: OnnxInputSpec,
   ): Promise<LoadedBackbone> {
     if (m.quantize === "int8") {
-      hash = sha256(hash, QUANTIZER_VERSION);
-      file = await this.quantized(m, file, hash, spec.inputName);
+      const bits = this.options.int8WeightBits ?? int8WeightBits();
+      hash = sha256(hash, QUANTIZER_VERSION, `w${bits}`);
+      file = await this.quantized(m, file, hash, spec.inputName, bits);
     }
     return { manifest: m, hash, session: await openOnnxSession(file, spec, this.options.runtime) };
   }
@@ -196,11 +204,13 @@ export class BackboneRegistry {
     floatFile: string,
     hash: string,
     inputName: string | undefined,
+    bits: 7 | 8,
   ): Promise<string> {
+    const options = { inputName, weightMax: 2 ** (bits - 1) - 1 };
     return this.cachedModel(
       `${m.id}-${hash.slice(0, 16)}-int8.onnx`,
-      `quantized backbone ${m.id} to int8`,
-      async () => quantizeBackbone(new Uint8Array(await readFile(floatFile)), m.preprocessing, { inputName }),
+      `quantized backbone ${m.id} to int8 (${bits}-bit weights)`,
+      async () => quantizeBackbone(new Uint8Array(await readFile(floatFile)), m.preprocessing, options),
     );
   }
 

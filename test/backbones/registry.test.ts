@@ -1,13 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import onnxProto from "onnx-proto";
 import { compileKerasToOnnx } from "../../src/backbones/keras-onnx/compile.js";
-import { BackboneRegistry } from "../../src/backbones/registry.js";
+import { BackboneRegistry, type RegistryOptions } from "../../src/backbones/registry.js";
 import { AppError } from "../../src/errors.js";
 import { initTfjs, tf } from "../../src/lib/tfjs.js";
 import { cosine } from "../helpers/vectors.js";
+
+const { onnx } = onnxProto;
 
 const prep = {
   inputSize: 16,
@@ -45,13 +48,14 @@ describe("BackboneRegistry", () => {
   let dir: string;
   let registry: BackboneRegistry;
   const logs: string[] = [];
-  const make = () =>
+  const make = (extra: Partial<RegistryOptions> = {}) =>
     new BackboneRegistry({
       backbonesDir: path.join(dir, "backbones"),
       cacheDir: path.join(dir, "cache"),
       defaultId: "mobilenet_v2",
       runtime: { executionProvider: "auto", threads: 1, log: (_l, m) => logs.push(m) },
       log: (_l, m) => logs.push(m),
+      ...extra,
     });
 
   before(async () => {
@@ -183,6 +187,38 @@ describe("BackboneRegistry", () => {
     assert.equal((await second.load("tiny_int8")).hash, int8.hash);
     assert.equal(quantizations(), 1);
     await second.close();
+  });
+
+  it("quantizes with the weight bits asked for, each under its own hash and cached file", async () => {
+    const x = new Float32Array(2 * 16 * 16 * 3).map((_, i) => ((i * 104729) % 255) / 255);
+    const a = await (await registry.load("tiny_onnx")).session.run(x, 2);
+    const loaded = new Map<number, { hash: string; features: Float32Array; file: string }>();
+    for (const bits of [7, 8] as const) {
+      const r = make({ int8WeightBits: bits });
+      const bb = await r.load("tiny_int8");
+      const file = (await readdir(path.join(dir, "cache", "backbones"))).find(
+        (f) => f.startsWith(`tiny_int8-${bb.hash.slice(0, 16)}`) && f.endsWith("-int8.onnx"),
+      );
+      assert.ok(file, `no cached file for ${bits}-bit weights`);
+      loaded.set(bits, { hash: bb.hash, features: await bb.session.run(x, 2), file });
+      await r.close();
+    }
+    const [w7, w8] = [loaded.get(7), loaded.get(8)];
+    assert.ok(w7 && w8);
+    assert.notEqual(w7.hash, w8.hash);
+    assert.notEqual(w7.file, w8.file);
+    assert.ok(logs.some((l) => l.startsWith("quantized backbone tiny_int8") && l.includes("7-bit weights")));
+    const largest = async (file: string) => {
+      const m = onnx.ModelProto.decode(await readFile(path.join(dir, "cache", "backbones", file)));
+      const weights = (m.graph?.initializer ?? []).filter((t) => t.name?.endsWith("/weight_int8"));
+      assert.ok(weights.length > 0);
+      return Math.max(...weights.flatMap((t) => [...new Int8Array(t.rawData ?? [])].map(Math.abs)));
+    };
+    assert.equal(await largest(w7.file), 63);
+    assert.equal(await largest(w8.file), 127);
+    for (const { features } of [w7, w8])
+      assert.ok(cosine(a, features) > 0.98, `cosine ${cosine(a, features)}`);
+    assert.ok(w7.features.some((v, i) => v !== w8.features[i]));
   });
 
   it("refuses to quantize a backbone that runs on TF.js", async () => {

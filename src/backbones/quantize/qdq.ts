@@ -15,8 +15,9 @@ export interface Range {
 /** Options of {@link quantizeQdq}. */
 export interface QdqOptions {
   /**
-   * Largest |int8| of regular (GEMM) convolution weights. 63 by default: ONNX Runtime's u8s8 kernels on
-   * AVX2 without VNNI add pairs of u8 x s8 products in int16 (VPMADDUBSW), which saturates beyond 7 bits.
+   * Largest |int8| of regular (GEMM) convolution weights. 63 by default, safe on every CPU: ONNX Runtime's
+   * u8s8 kernels on x86 without VNNI add pairs of u8 x s8 products in int16 (VPMADDUBSW), which saturates
+   * beyond 7 bits. With VNNI, 127 is exact and more accurate (the registry picks it there).
    */
   weightMax?: number;
   /** Largest |int8| of depthwise convolution weights (own kernel, no saturation): 127 by default. Grouped
