@@ -3,8 +3,8 @@
  * files to feature vectors (endToEndImagesPerSec), one JSON line per backbone and runtime. The JPEGs are
  * 500x375 variants of the real photos in assets/photos, written to a temporary folder. By default it
  * measures mobilenet_v2 (float), its TF.js wasm line for comparison, and mobilenet_v2_int8 (the same
- * network and weights, statically quantized); pick others with --backbones a,b. ONNX Runtime runs with the
- * server's settings (EXECUTION_PROVIDER, ORT_THREADS, ORT_SPINNING, ORT_MICRO_BATCH, INT8_WEIGHT_BITS from the environment).
+ * network and weights, statically quantized); pick others with --backbones a,b (user backbones from BACKBONES_DIR too).
+ * Backbones and ONNX Runtime run with the server's settings, read from the environment like the server.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -12,9 +12,10 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import { extractFeatures } from "../src/backbones/extractor.js";
 import { NSFWJS_FEATURE_LAYERS, type NsfwjsModelName, nsfwjsArtifacts } from "../src/backbones/nsfwjs.js";
-import { BackboneRegistry, type LoadedBackbone } from "../src/backbones/registry.js";
+import type { LoadedBackbone } from "../src/backbones/registry.js";
 import { openTfjsSession } from "../src/backbones/runtime/tfjs.js";
 import { loadConfig } from "../src/config.js";
+import { backboneRegistry } from "../src/context.js";
 import { type PhotoClass, photoVariants } from "./lib/photos.js";
 
 const { values: args } = parseArgs({
@@ -83,18 +84,7 @@ const work = await mkdtemp(path.join(os.tmpdir(), "bench-backbone-"));
 try {
   const files = await makeJpegs(work, Number(args.images));
   say(`made ${files.length} JPEGs of 500x375 in ${work}`);
-  const registry = new BackboneRegistry({
-    cacheDir: path.join(work, "cache"),
-    defaultId: "mobilenet_v2",
-    int8WeightBits: config.int8WeightBits,
-    runtime: {
-      executionProvider: config.EXECUTION_PROVIDER,
-      threads: config.ORT_THREADS,
-      spinning: config.ORT_SPINNING,
-      microBatch: config.ORT_MICRO_BATCH,
-      log: (_l, m) => say(m),
-    },
-  });
+  const registry = backboneRegistry(config, path.join(work, "cache"), (_l, m) => say(m));
   for (const id of args.backbones.split(",")) {
     const bb = await registry.load(id);
     const line = {

@@ -21,14 +21,18 @@ export interface Context {
   close(): Promise<void>;
 }
 
-/** Wires the shared resources from a validated config. */
-export function createContext(config: Config, logger: Logger): Context {
-  const redis = createRedis(config.redisUrl);
-  redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
-  const paths = dataPaths(config.dataDir);
-  const registry = new BackboneRegistry({
+/**
+ * The backbone registry with every backbone and ONNX Runtime setting of `config`, caching compiled and
+ * quantized models under `cacheDir`.
+ */
+export function backboneRegistry(
+  config: Config,
+  cacheDir: string,
+  log: (level: "info" | "warn", msg: string) => void,
+): BackboneRegistry {
+  return new BackboneRegistry({
     backbonesDir: config.backbonesDir,
-    cacheDir: paths.cache,
+    cacheDir,
     defaultId: config.DEFAULT_BACKBONE,
     int8WeightBits: config.int8WeightBits,
     runtime: {
@@ -36,10 +40,18 @@ export function createContext(config: Config, logger: Logger): Context {
       threads: config.ORT_THREADS,
       spinning: config.ORT_SPINNING,
       microBatch: config.ORT_MICRO_BATCH,
-      log: (level, msg) => logger[level](msg),
+      log,
     },
-    log: (level, msg) => logger[level](msg),
+    log,
   });
+}
+
+/** Wires the shared resources from a validated config. */
+export function createContext(config: Config, logger: Logger): Context {
+  const redis = createRedis(config.redisUrl);
+  redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
+  const paths = dataPaths(config.dataDir);
+  const registry = backboneRegistry(config, paths.cache, (level, msg) => logger[level](msg));
   return {
     config,
     logger,

@@ -96,15 +96,17 @@ function wrapSession(
     const dims = spec.layout === "NCHW" ? [m, 3, s, s] : [m, s, s, 3];
     const out = await session.run({ [inputName]: new ort.Tensor("float32", input, dims) }, [spec.outputName]);
     const result = out[spec.outputName];
-    const values = result.data as Float32Array;
-    if (values.length !== m * spec.featureDim) {
+    try {
+      const values = result.data as Float32Array;
+      if (values.length !== m * spec.featureDim) {
+        throw new Error(
+          `output '${spec.outputName}' has ${values.length / m} values per image, manifest says ${spec.featureDim}`,
+        );
+      }
+      into.set(values, at * spec.featureDim);
+    } finally {
       result.dispose();
-      throw new Error(
-        `output '${spec.outputName}' has ${values.length / m} values per image, manifest says ${spec.featureDim}`,
-      );
     }
-    into.set(values, at * spec.featureDim);
-    result.dispose();
   };
   return {
     runtime,
