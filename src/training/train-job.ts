@@ -226,7 +226,7 @@ export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions
       },
     });
     log.info(
-      { jobId, modelId, created, accuracy: rep.accuracy, seconds: (Date.now() - started) / 1000 },
+      { modelId, created, accuracy: rep.accuracy, seconds: (Date.now() - started) / 1000 },
       "training job completed",
     );
   } finally {
