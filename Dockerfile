@@ -2,8 +2,12 @@
 #
 # Transfer-learning job server images.
 #
-#   docker build --target cpu -t transfer-server:cpu .   # default target (last stage)
+#   docker build --target cpu -t transfer-server:cpu .   # also the default target
 #   docker build --target gpu -t transfer-server:gpu .   # CUDA 12 + cuDNN 9, needs the NVIDIA container toolkit
+#
+# Stage order matters for the classic builder (Debian's docker-compose 1.29 and `docker build` without
+# BuildKit): it builds every stage up to the target, so the cpu stages come first and a cpu build never
+# pulls the CUDA image or downloads ONNX Runtime's CUDA add-on. BuildKit builds only what the target needs.
 #
 # One image per flavour runs every role; the command picks it:
 #   npm run start:api | npm run start:worker | npm run start:predict-worker   (default: the API)
@@ -20,10 +24,6 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 ARG CUDA_IMAGE=nvidia/cuda:12.4.1-cudnn-runtime-ubuntu22.04
 
 # ---------------------------------------------------------------------------------------------------
-# The official Node.js image, used only as a source of the node binary and npm for the GPU image.
-FROM ${NODE_IMAGE} AS node-dist
-
-# ---------------------------------------------------------------------------------------------------
 # base: Node 20 on Debian bookworm with the dependencies installed (CPU onnxruntime).
 FROM ${NODE_IMAGE} AS base
 WORKDIR /app
@@ -36,6 +36,28 @@ RUN npm ci --no-audit --no-fund \
 # The data volume's mount point, owned by the unprivileged `node` user (uid 1000) that the image
 # provides. A named volume mounted here for the first time inherits this ownership.
 RUN mkdir -p /data && chown node:node /data
+
+# ---------------------------------------------------------------------------------------------------
+# cpu: onnxruntime's CPU execution provider.
+FROM base AS cpu
+COPY . .
+ENV NODE_ENV=production \
+    NPM_CONFIG_UPDATE_NOTIFIER=false \
+    HOST=0.0.0.0 \
+    PORT=3000 \
+    DATA_DIR=/data \
+    EXECUTION_PROVIDER=cpu
+VOLUME ["/data"]
+USER node
+EXPOSE 3000
+# Meaningful for the API only; compose disables it for the worker services.
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+CMD ["npm", "run", "start:api"]
+
+# ---------------------------------------------------------------------------------------------------
+# The official Node.js image, used only as a source of the node binary and npm for the GPU image.
+FROM ${NODE_IMAGE} AS node-dist
 
 # ---------------------------------------------------------------------------------------------------
 # gpu: CUDA runtime + cuDNN image with Node 20 copied in from the official Node image.
@@ -100,19 +122,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
 CMD ["npm", "run", "start:api"]
 
 # ---------------------------------------------------------------------------------------------------
-# cpu: the default target (last stage). onnxruntime's CPU execution provider.
-FROM base AS cpu
-COPY . .
-ENV NODE_ENV=production \
-    NPM_CONFIG_UPDATE_NOTIFIER=false \
-    HOST=0.0.0.0 \
-    PORT=3000 \
-    DATA_DIR=/data \
-    EXECUTION_PROVIDER=cpu
-VOLUME ["/data"]
-USER node
-EXPOSE 3000
-# Meaningful for the API only; compose disables it for the worker services.
-HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-CMD ["npm", "run", "start:api"]
+# default: the target of a plain `docker build .` is the last stage: the cpu image. (The classic builder
+# builds the gpu stages above it too; name `--target cpu` there.)
+FROM cpu AS default

@@ -248,11 +248,21 @@ describe("Dockerfile", () => {
     return body;
   };
 
-  test("has cpu and gpu targets, cpu being the default (last) stage", () => {
+  test("has cpu and gpu targets, cpu being the default (last) stage or an empty alias of it", () => {
     const names = stages.map((s) => s.name);
     assert.ok(names.includes("cpu"), "missing FROM ... AS cpu");
     assert.ok(names.includes("gpu"), "missing FROM ... AS gpu");
-    assert.equal(stages[stages.length - 1].name, "cpu", "a plain `docker build .` should give the cpu image");
+    const last = stages[stages.length - 1];
+    assert.ok(
+      last.name === "cpu" || (last.from.toLowerCase() === "cpu" && last.body.trim() === ""),
+      "a plain `docker build .` should give the cpu image",
+    );
+  });
+
+  test("puts the cpu stage before the gpu ones, so a classic `--target cpu` build never reaches them", () => {
+    const cpu = stages.findIndex((s) => s.name === "cpu");
+    const cuda = stages.findIndex((s) => /cuda/i.test(s.from) || s.name === "gpu");
+    assert.ok(cpu >= 0 && cuda > cpu, `cpu is stage ${cpu}, the first CUDA/gpu stage is ${cuda}`);
   });
 
   test("cpu skips the onnxruntime download and uses the CPU provider", () => {
