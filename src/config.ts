@@ -14,8 +14,19 @@ export const EnvSchema = Type.Object({
   LOG_LEVEL: Type.Enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { default: "info" }),
   /** `cpu`, `cuda` or `auto` (CUDA when the add-on and a device are present, else CPU). */
   EXECUTION_PROVIDER: Type.Enum(["auto", "cpu", "cuda"], { default: "auto" }),
-  /** Threads ONNX Runtime uses inside one operator; 0 lets it pick. */
+  /**
+   * Threads ONNX Runtime uses inside one operator, per session (per worker with ORT_WORKERS); 0 picks: the
+   * cores shared out among the workers, or ONNX Runtime's own choice without workers.
+   */
   ORT_THREADS: Type.Integer({ minimum: 0, maximum: 256, default: 0 }),
+  /**
+   * Worker threads that run ONNX Runtime CPU sessions in parallel, each on its own slices of a batch;
+   * `auto`: one per core, at most 4, in training and dataset jobs, and none (one session on all cores) in
+   * the predict worker, whose single images cannot be split; 0: one session on the main thread everywhere.
+   */
+  ORT_WORKERS: Type.Union([Type.Integer({ minimum: 0, maximum: 64 }), Type.Literal("auto")], {
+    default: "auto",
+  }),
   /** Whether ONNX Runtime's idle threads spin-wait (faster alone, wasteful beside image decoding). */
   ORT_SPINNING: Type.Boolean({ default: false }),
   /**

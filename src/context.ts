@@ -3,6 +3,7 @@ import { BackboneRegistry } from "./backbones/registry.js";
 import type { Config } from "./config.js";
 import { DatasetStore } from "./datasets/store.js";
 import { JobStore } from "./jobs/store.js";
+import { ortParallelism } from "./lib/cpu.js";
 import { type DataPaths, dataPaths } from "./lib/paths.js";
 import type { Logger } from "./logger.js";
 import { ModelStore } from "./models/store.js";
@@ -22,6 +23,12 @@ export interface Context {
 }
 
 /**
+ * What a process runs backbones for: `batch` (training and dataset jobs: throughput) or `online`
+ * (single-image predictions: latency). It decides `ORT_WORKERS=auto`.
+ */
+export type BackboneUse = "batch" | "online";
+
+/**
  * The backbone registry with every backbone and ONNX Runtime setting of `config`, caching compiled and
  * quantized models under `cacheDir`.
  */
@@ -29,6 +36,7 @@ export function backboneRegistry(
   config: Config,
   cacheDir: string,
   log: (level: "info" | "warn", msg: string) => void,
+  use: BackboneUse = "batch",
 ): BackboneRegistry {
   return new BackboneRegistry({
     backbonesDir: config.backbonesDir,
@@ -37,7 +45,7 @@ export function backboneRegistry(
     int8WeightBits: config.int8WeightBits,
     runtime: {
       executionProvider: config.EXECUTION_PROVIDER,
-      threads: config.ORT_THREADS,
+      ...ortParallelism(config.ORT_WORKERS, config.ORT_THREADS, { online: use === "online" }),
       spinning: config.ORT_SPINNING,
       microBatch: config.ORT_MICRO_BATCH,
       log,
@@ -46,12 +54,12 @@ export function backboneRegistry(
   });
 }
 
-/** Wires the shared resources from a validated config. */
-export function createContext(config: Config, logger: Logger): Context {
+/** Wires the shared resources from a validated config, with backbones set up for `use`. */
+export function createContext(config: Config, logger: Logger, use: BackboneUse = "batch"): Context {
   const redis = createRedis(config.redisUrl);
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
   const paths = dataPaths(config.dataDir);
-  const registry = backboneRegistry(config, paths.cache, (level, msg) => logger[level](msg));
+  const registry = backboneRegistry(config, paths.cache, (level, msg) => logger[level](msg), use);
   return {
     config,
     logger,

@@ -7,7 +7,7 @@ import { createRedis, PREDICT_QUEUE, type PredictPayload, type PredictResult } f
 
 const config = configOrExit();
 const logger = createLogger(config.LOG_LEVEL, "predict-worker");
-const ctx = createContext(config, logger);
+const ctx = createContext(config, logger, "online");
 const predictor = new Predictor(ctx, {
   cacheSize: config.MODEL_CACHE_SIZE,
   maxBatch: config.PREDICT_BATCH_SIZE,

@@ -2,6 +2,8 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
+import { openOnnxWorkerPool } from "./onnx-pool.js";
+import { checkModelIo, createSession } from "./onnx-session.js";
 import type { BackboneSession, RuntimeName, RuntimeOptions } from "./types.js";
 
 /** Input geometry the session feeds: NCHW `[n, 3, s, s]` or NHWC `[n, s, s, 3]`. */
@@ -25,27 +27,10 @@ export function cudaInstalled(): boolean {
   return existsSync(path.join(dir, "libonnxruntime_providers_cuda.so"));
 }
 
-async function createSession(
-  model: string | Uint8Array,
-  provider: "cpu" | "cuda",
-  { threads, spinning }: RuntimeOptions,
-): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = {
-    executionProviders: provider === "cuda" ? ["cuda", "cpu"] : ["cpu"],
-    graphOptimizationLevel: "all",
-    ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
-    interOpNumThreads: 1,
-    executionMode: "sequential",
-    extra: { session: { intra_op: { allow_spinning: spinning === false ? "0" : "1" } } },
-  };
-  return typeof model === "string"
-    ? ort.InferenceSession.create(model, options)
-    : ort.InferenceSession.create(model, options);
-}
-
 /**
  * Opens an ONNX model on ONNX Runtime, preferring its CUDA execution provider when asked for (`auto` or
- * `cuda`) and present, and falling back to the CPU with one log line when it is not.
+ * `cuda`) and present, and falling back to the CPU with one log line when it is not. On the CPU, with
+ * `options.workers` > 0, the model runs in that many worker threads ({@link openOnnxWorkerPool}).
  */
 export async function openOnnxSession(
   model: string | Uint8Array,
@@ -72,8 +57,23 @@ export async function openOnnxSession(
       );
     }
   }
-  session ??= await createSession(model, "cpu", options);
-  return wrapSession(session, spec, runtime, options.microBatch ?? 0);
+  if (session) return wrapSession(session, spec, runtime, options.microBatch ?? 0);
+  const workers = options.workers ?? 0;
+  if (workers > 0) {
+    const s = spec.inputSize;
+    return openOnnxWorkerPool(model, {
+      workers,
+      threads: options.threads > 0 ? options.threads : 1,
+      spinning: options.spinning,
+      microBatch: options.microBatch ?? 0,
+      inputName: spec.inputName,
+      outputName: spec.outputName,
+      perImage: 3 * s * s,
+      imageDims: spec.layout === "NCHW" ? [3, s, s] : [s, s, 3],
+      featureDim: spec.featureDim,
+    });
+  }
+  return wrapSession(await createSession(model, "cpu", options), spec, runtime, options.microBatch ?? 0);
 }
 
 function wrapSession(
@@ -82,13 +82,7 @@ function wrapSession(
   runtime: RuntimeName,
   microBatch: number,
 ): BackboneSession {
-  const inputName = spec.inputName ?? session.inputNames[0];
-  if (!session.inputNames.includes(inputName)) {
-    throw new Error(`model has no input '${inputName}' (inputs: ${session.inputNames.join(", ")})`);
-  }
-  if (!session.outputNames.includes(spec.outputName)) {
-    throw new Error(`model has no output '${spec.outputName}' (outputs: ${session.outputNames.join(", ")})`);
-  }
+  const inputName = checkModelIo(spec, session.inputNames, session.outputNames);
   const s = spec.inputSize;
   const perImage = 3 * s * s;
   const slice = runtime === "onnxruntime-cpu" && microBatch > 0 ? microBatch : Number.POSITIVE_INFINITY;

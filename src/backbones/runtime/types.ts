@@ -34,6 +34,11 @@ export interface RuntimeOptions {
    * activations stay in the CPU's cache (0: never split). Ignored on CUDA, which wants whole batches.
    */
   microBatch?: number;
+  /**
+   * CPU only: worker threads that each run their own session on slices of a batch, in parallel (0: one
+   * session on the calling thread). Each worker's session uses `threads` intra-op threads, 1 when 0.
+   */
+  workers?: number;
   /** Receives one line when CUDA was asked for but is not usable. */
   log?: (level: "info" | "warn", msg: string) => void;
 }
