@@ -1,13 +1,12 @@
 import * as ort from "onnxruntime-node";
 import type { RuntimeOptions } from "./types.js";
 
-/** Opens an ONNX Runtime session on `provider` (CUDA falls back to CPU per operator) with the runtime options. */
-export async function createSession(
-  model: string | Uint8Array,
+/** ONNX Runtime session options for `provider` (CUDA falls back to CPU per operator) and the runtime options. */
+export function sessionOptions(
   provider: "cpu" | "cuda",
   { threads, spinning }: Pick<RuntimeOptions, "threads" | "spinning">,
-): Promise<ort.InferenceSession> {
-  const options: ort.InferenceSession.SessionOptions = {
+): ort.InferenceSession.SessionOptions {
+  return {
     executionProviders: provider === "cuda" ? ["cuda", "cpu"] : ["cpu"],
     graphOptimizationLevel: "all",
     ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
@@ -15,9 +14,18 @@ export async function createSession(
     executionMode: "sequential",
     extra: { session: { intra_op: { allow_spinning: spinning === false ? "0" : "1" } } },
   };
+}
+
+/** Opens an ONNX Runtime session with {@link sessionOptions}. */
+export async function createSession(
+  model: string | Uint8Array,
+  provider: "cpu" | "cuda",
+  options: Pick<RuntimeOptions, "threads" | "spinning">,
+): Promise<ort.InferenceSession> {
+  const opts = sessionOptions(provider, options);
   return typeof model === "string"
-    ? ort.InferenceSession.create(model, options)
-    : ort.InferenceSession.create(model, options);
+    ? ort.InferenceSession.create(model, opts)
+    : ort.InferenceSession.create(model, opts);
 }
 
 /**

@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { openOnnxWorkerPool } from "./onnx-pool.js";
-import { checkModelIo, createSession } from "./onnx-session.js";
+import { checkModelIo, createSession, sessionOptions } from "./onnx-session.js";
 import type { BackboneSession, RuntimeName, RuntimeOptions } from "./types.js";
 
 /** Input geometry the session feeds: NCHW `[n, 3, s, s]` or NHWC `[n, s, s, 3]`. */
@@ -63,12 +63,13 @@ export async function openOnnxSession(
     const s = spec.inputSize;
     return openOnnxWorkerPool(model, {
       workers,
-      threads: options.threads > 0 ? options.threads : 1,
-      spinning: options.spinning,
+      sessionOptions: sessionOptions("cpu", {
+        ...options,
+        threads: options.threads > 0 ? options.threads : 1,
+      }),
       microBatch: options.microBatch ?? 0,
       inputName: spec.inputName,
       outputName: spec.outputName,
-      perImage: 3 * s * s,
       imageDims: spec.layout === "NCHW" ? [3, s, s] : [s, s, 3],
       featureDim: spec.featureDim,
     });

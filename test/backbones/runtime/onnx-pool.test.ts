@@ -3,6 +3,7 @@ import { before, describe, it } from "node:test";
 import { compileKerasToOnnx } from "../../../src/backbones/keras-onnx/compile.js";
 import { openOnnxSession } from "../../../src/backbones/runtime/onnx.js";
 import { openOnnxWorkerPool, type PoolOptions } from "../../../src/backbones/runtime/onnx-pool.js";
+import { sessionOptions } from "../../../src/backbones/runtime/onnx-session.js";
 import { Rng } from "../../../src/lib/rng.js";
 import { initTfjs, tf } from "../../../src/lib/tfjs.js";
 
@@ -25,10 +26,9 @@ describe("ONNX Runtime worker pool", () => {
   const input = new Float32Array(n * PER);
   const poolOptions = (over: Partial<PoolOptions> = {}): PoolOptions => ({
     workers: 2,
-    threads: 1,
+    sessionOptions: sessionOptions("cpu", { threads: 1, spinning: false }),
     microBatch: 2,
     outputName: "features",
-    perImage: PER,
     imageDims: [SIZE, SIZE, 3],
     featureDim: DIM,
     ...over,
@@ -79,12 +79,22 @@ describe("ONNX Runtime worker pool", () => {
     );
   });
 
-  it("fails a bad batch with a reason and goes on serving", async () => {
+  it("fails a batch the model rejects with ONNX Runtime's reason, and its threads live on", async () => {
+    const pool = await openOnnxWorkerPool(model, poolOptions({ imageDims: [SIZE, 3, SIZE] }));
+    try {
+      for (let i = 0; i < 3; i++) await assert.rejects(pool.run(input, n - 1), /dimension|dims|shape|index/i);
+    } finally {
+      await pool.release();
+    }
+  });
+
+  it("refuses a short input with a reason and goes on serving", async () => {
     const pool = await openOnnxWorkerPool(model, poolOptions());
     try {
-      await assert.rejects(pool.run(input.subarray(0, PER), 2), /size|length|dims/i);
-      assert.deepEqual(await pool.run(input, n), await pool.run(input, n));
-      assert.equal((await pool.run(input, n)).length, n * DIM);
+      await assert.rejects(pool.run(input.subarray(0, PER), 2), /input holds 432 values; 2 images need 864/);
+      const [a, b] = await Promise.all([pool.run(input, n), pool.run(input, n)]);
+      assert.equal(a.length, n * DIM);
+      assert.deepEqual(a, b);
     } finally {
       await pool.release();
     }
