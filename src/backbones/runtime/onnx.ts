@@ -61,18 +61,18 @@ export async function openOnnxSession(
   const workers = options.workers ?? 0;
   if (workers > 0) {
     const s = spec.inputSize;
-    return openOnnxWorkerPool(model, {
+    const threads = options.threads > 0 ? options.threads : 1;
+    const pool = await openOnnxWorkerPool(model, {
       workers,
-      sessionOptions: sessionOptions("cpu", {
-        ...options,
-        threads: options.threads > 0 ? options.threads : 1,
-      }),
+      sessionOptions: sessionOptions("cpu", { ...options, threads }),
       microBatch: options.microBatch ?? 0,
       inputName: spec.inputName,
       outputName: spec.outputName,
       imageDims: spec.layout === "NCHW" ? [3, s, s] : [s, s, 3],
       featureDim: spec.featureDim,
     });
+    options.log?.("info", `ONNX Runtime CPU: ${workers} worker threads, ${threads} intra-op thread(s) each`);
+    return pool;
   }
   return wrapSession(await createSession(model, "cpu", options), spec, runtime, options.microBatch ?? 0);
 }
