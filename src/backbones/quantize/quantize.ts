@@ -2,6 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Preprocessing } from "../manifest.js";
+import { imageDims } from "../runtime/shapes.js";
 import { basicOptimized, calibrate, calibrationImages } from "./calibrate.js";
 import { type QdqOptions, quantizeQdq } from "./qdq.js";
 
@@ -33,8 +34,7 @@ export async function quantizeBackbone(
   try {
     const optimized = await basicOptimized(model, path.join(work, "basic.onnx"));
     const images = options.images ?? (await calibrationImages(p));
-    const s = p.inputSize;
-    const dims = p.layout === "NCHW" ? [3, s, s] : [s, s, 3];
+    const dims = imageDims(p.layout, p.inputSize);
     const ranges = await calibrate(optimized, images, dims, { inputName: options.inputName });
     return quantizeQdq(optimized, ranges, options);
   } finally {

@@ -1,6 +1,7 @@
 import { Worker } from "node:worker_threads";
 import type { InferenceSession } from "onnxruntime-node";
 import { checkModelIo } from "./onnx-session.js";
+import { checkFeatureCount } from "./shapes.js";
 import type { BackboneSession } from "./types.js";
 
 /** Options of {@link openOnnxWorkerPool}. */
@@ -160,11 +161,7 @@ export async function openOnnxWorkerPool(
         const slice = runSlice(input.subarray(i * perImage, (i + m) * perImage), m);
         parts.push(
           slice.then((values) => {
-            if (values.length !== m * featureDim) {
-              throw new Error(
-                `output '${options.outputName}' has ${values.length / m} values per image, manifest says ${featureDim}`,
-              );
-            }
+            checkFeatureCount(values, m, options.outputName, featureDim);
             features.set(values, at);
           }),
         );

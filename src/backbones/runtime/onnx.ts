@@ -4,6 +4,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { openOnnxWorkerPool } from "./onnx-pool.js";
 import { checkModelIo, createSession, sessionOptions } from "./onnx-session.js";
+import { checkFeatureCount, imageDims } from "./shapes.js";
 import type { BackboneSession, RuntimeName, RuntimeOptions } from "./types.js";
 
 /** Input geometry the session feeds: NCHW `[n, 3, s, s]` or NHWC `[n, s, s, 3]`. */
@@ -60,7 +61,6 @@ export async function openOnnxSession(
   if (session) return wrapSession(session, spec, runtime, options.microBatch ?? 0);
   const workers = options.workers ?? 0;
   if (workers > 0) {
-    const s = spec.inputSize;
     const threads = options.threads > 0 ? options.threads : 1;
     const pool = await openOnnxWorkerPool(model, {
       workers,
@@ -68,7 +68,7 @@ export async function openOnnxSession(
       microBatch: options.microBatch ?? 0,
       inputName: spec.inputName,
       outputName: spec.outputName,
-      imageDims: spec.layout === "NCHW" ? [3, s, s] : [s, s, 3],
+      imageDims: imageDims(spec.layout, spec.inputSize),
       featureDim: spec.featureDim,
     });
     options.log?.("info", `ONNX Runtime CPU: ${workers} worker threads, ${threads} intra-op thread(s) each`);
@@ -88,16 +88,12 @@ function wrapSession(
   const perImage = 3 * s * s;
   const slice = runtime === "onnxruntime-cpu" && microBatch > 0 ? microBatch : Number.POSITIVE_INFINITY;
   const runSlice = async (input: Float32Array, m: number, into: Float32Array, at: number) => {
-    const dims = spec.layout === "NCHW" ? [m, 3, s, s] : [m, s, s, 3];
+    const dims = [m, ...imageDims(spec.layout, s)];
     const out = await session.run({ [inputName]: new ort.Tensor("float32", input, dims) }, [spec.outputName]);
     const result = out[spec.outputName];
     try {
       const values = result.data as Float32Array;
-      if (values.length !== m * spec.featureDim) {
-        throw new Error(
-          `output '${spec.outputName}' has ${values.length / m} values per image, manifest says ${spec.featureDim}`,
-        );
-      }
+      checkFeatureCount(values, m, spec.outputName, spec.featureDim);
       into.set(values, at * spec.featureDim);
     } finally {
       result.dispose();

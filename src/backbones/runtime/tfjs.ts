@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { initTfjs, tf } from "../../lib/tfjs.js";
 import type { OnnxInputSpec } from "./onnx.js";
+import { checkFeatureCount, imageDims } from "./shapes.js";
 import type { BackboneSession, RuntimeName } from "./types.js";
 
 async function readSource(source: string, rel?: string): Promise<Uint8Array> {
@@ -77,17 +78,13 @@ export async function openTfjsSession(
   return {
     runtime,
     async run(input, n) {
-      const shape: [number, number, number, number] = spec.layout === "NCHW" ? [n, 3, s, s] : [n, s, s, 3];
+      const shape: [number, number, number, number] = [n, ...imageDims(spec.layout, s)];
       const out = tf.tidy(() =>
         predict(tf.tensor4d(input.subarray(0, n * 3 * s * s), shape)).reshape([n, -1]),
       );
       const values = (await out.data()) as Float32Array;
       out.dispose();
-      if (values.length !== n * spec.featureDim) {
-        throw new Error(
-          `output '${spec.outputName}' has ${values.length / n} values per image, manifest says ${spec.featureDim}`,
-        );
-      }
+      checkFeatureCount(values, n, spec.outputName, spec.featureDim);
       return values;
     },
     async release() {
