@@ -9,6 +9,14 @@ export interface ClassMetrics {
 /** Accuracy, per-class metrics and the confusion matrix (rows = true class, columns = predicted class). */
 export interface ClassificationReport {
   accuracy: number;
+  /**
+   * Unweighted mean of the per-class F1 over the classes that occur in `yTrue` or in `yPred` (as
+   * scikit-learn does when no label list is given). A class that is neither present nor predicted has
+   * an undefined (0/0) F1 and is left out rather than counted as 0, so unused classes do not drag the
+   * mean down; a class present but never predicted, or predicted but never present, counts as 0.
+   * 0 when there are no samples.
+   */
+  macroF1: number;
   perClass: Record<string, ClassMetrics>;
   confusionMatrix: number[][];
 }
@@ -37,15 +45,27 @@ export function classificationReport(
   }
   const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
   const perClass: Record<string, ClassMetrics> = {};
+  let f1Sum = 0;
+  let f1Count = 0;
   classes.forEach((name, k) => {
     const tp = confusionMatrix[k][k];
     const support = confusionMatrix[k].reduce((a, b) => a + b, 0);
     const predicted = confusionMatrix.reduce((a, row) => a + row[k], 0);
     const precision = ratio(tp, predicted);
     const recall = ratio(tp, support);
-    perClass[name] = { precision, recall, f1: ratio(2 * precision * recall, precision + recall), support };
+    const f1 = ratio(2 * precision * recall, precision + recall);
+    perClass[name] = { precision, recall, f1, support };
+    if (support > 0 || predicted > 0) {
+      f1Sum += f1;
+      f1Count++;
+    }
   });
-  return { accuracy: ratio(correct, yTrue.length), perClass, confusionMatrix };
+  return {
+    accuracy: ratio(correct, yTrue.length),
+    macroF1: ratio(f1Sum, f1Count),
+    perClass,
+    confusionMatrix,
+  };
 }
 
 /** The `k` most probable classes of one probability vector, most probable first (ties: lower index first). */

@@ -49,6 +49,28 @@ test("undefined precision/recall are 0, not NaN", () => {
   ]);
 });
 
+test("macroF1 averages per-class F1 over classes present or predicted", () => {
+  // The hand-computed example above: F1 cat 4/7, dog 0.4, bird 2/3.
+  const report = classificationReport(
+    [0, 0, 0, 1, 1, 2, 2, 2, 2],
+    [0, 1, 0, 1, 0, 2, 2, 1, 0],
+    ["cat", "dog", "bird"],
+  );
+  close(report.macroF1, (4 / 7 + 0.4 + 2 / 3) / 3);
+  // true [0, 0, 1], predicted [0, 0, 0] over a, b, c, d:
+  // a: tp 2, predicted 3, support 2 -> precision 2/3, recall 1, F1 0.8
+  // b: present, never predicted -> F1 0, counted
+  // c: neither present nor predicted -> left out; d: likewise
+  const sparse = classificationReport([0, 0, 1], [0, 0, 0], ["a", "b", "c", "d"]);
+  close(sparse.macroF1, (0.8 + 0) / 2);
+  // A class that is predicted but never present counts as 0.
+  const extra = classificationReport([0, 0], [0, 1], ["a", "e", "f"]);
+  // a: tp 1, predicted 1, support 2 -> precision 1, recall 1/2, F1 2/3; e: predicted once, F1 0
+  close(extra.macroF1, (2 / 3 + 0) / 2);
+  assert.equal(classificationReport([], [], ["a", "b"]).macroF1, 0);
+  assert.equal(classificationReport([1, 1], [1, 1], ["a", "b"]).macroF1, 1);
+});
+
 test("classificationReport rejects bad input", () => {
   assert.throws(() => classificationReport([0, 1], [0], ["a", "b"]), RangeError);
   assert.throws(() => classificationReport([0, 2], [0, 1], ["a", "b"]), RangeError);
