@@ -13,6 +13,12 @@ export const PreprocessingSchema = Type.Object({
   scale: Type.Number(),
   mean: Triple,
   std: Triple,
+  /**
+   * Images no larger than the input on both sides (thumbnails such as 28x28 or 32x32 data sets): "crop"
+   * (default) treats them like photos (resize the shorter side to resizeShorter, center-crop), "fit"
+   * resizes the whole image so its longer side is inputSize (padded to a square), cutting none of its edges.
+   */
+  smallImages: Type.Optional(Type.Enum(["crop", "fit"])),
 });
 export type Preprocessing = Static<typeof PreprocessingSchema>;
 
@@ -26,6 +32,12 @@ export const BackboneManifestSchema = Type.Object({
   /** Output name (onnx, tfjs-graph) or layer name (tfjs-layers) whose value is the feature vector. */
   featureOutput: Type.String({ minLength: 1 }),
   featureDim: Type.Integer({ minimum: 1 }),
+  /**
+   * tfjs-layers compiled to ONNX: layers whose outputs are global-average-pooled and appended after the
+   * feature output's values (featureDim counts them all). Multi-depth features transfer better to data
+   * far from the backbone's training set.
+   */
+  pooledLayers: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { maxItems: 32 })),
   /** Input name for onnx / tfjs-graph models; the first input when absent. */
   inputName: Type.Optional(Type.String()),
   /** For tfjs-layers: run on ONNX Runtime through the Keras-to-ONNX compiler (default true). */

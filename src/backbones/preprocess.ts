@@ -139,7 +139,8 @@ async function centerCropRaw(
   maxPixels: number,
 ): Promise<RawImage> {
   const size = p.inputSize;
-  const [rw, rh] = resizedSize(width, height, p.resizeShorter);
+  const fit = p.smallImages === "fit" && width <= size && height <= size;
+  const [rw, rh] = fit ? fittedSize(width, height, size) : resizedSize(width, height, p.resizeShorter);
   const [turn, mirror] = ORIENTATIONS[orientation] ?? [0, false];
   let image = sharp(bytes, decodeOptions(maxPixels)).flatten({ background: ALPHA_BACKGROUND });
   if (rw !== width || rh !== height) {
@@ -170,6 +171,12 @@ async function centerCropRaw(
     });
   }
   return image.toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+}
+
+/** Size of an image scaled so that its longer side is `size` (the shorter one rounded, at least 1). */
+function fittedSize(width: number, height: number, size: number): [number, number] {
+  const scale = size / Math.max(width, height);
+  return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
 }
 
 function normalize(

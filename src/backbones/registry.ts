@@ -169,6 +169,7 @@ export class BackboneRegistry {
       throw new Error(`backbone ${m.id}: quantize needs an onnx or compiled tfjs-layers model`);
     }
     if (m.format === "onnx") {
+      if (m.pooledLayers?.length) throw new Error(`backbone ${m.id}: pooledLayers needs a tfjs-layers model`);
       const file = await this.localFile(m.model, dir, ".onnx");
       const hash = sha256(await readFile(file), m.featureOutput);
       return this.openOnnx(m, file, hash, spec);
@@ -177,8 +178,11 @@ export class BackboneRegistry {
       ? nsfwjsArtifacts(m.model.slice("nsfwjs:".length) as NsfwjsModelName)
       : await loadTfjsArtifacts(isUrl(m.model) ? m.model : path.resolve(dir ?? ".", m.model));
     const weights = new Uint8Array(artifacts.weightData as ArrayBuffer);
-    const hash = sha256(JSON.stringify(artifacts.modelTopology), weights, m.featureOutput, m.format);
+    const pooled = m.pooledLayers?.length ? `+pool:${m.pooledLayers.join(",")}` : "";
+    const hash = sha256(JSON.stringify(artifacts.modelTopology), weights, m.featureOutput + pooled, m.format);
     if (m.format === "tfjs-graph" || m.compileToOnnx === false) {
+      if (pooled)
+        throw new Error(`backbone ${m.id}: pooledLayers needs a tfjs-layers model compiled to ONNX`);
       return { manifest: m, hash, session: await openTfjsSession(artifacts, m.format, spec) };
     }
     const onnxFile = await this.compiled(m, artifacts, hash);
@@ -220,7 +224,16 @@ export class BackboneRegistry {
       await initTfjs();
       const model = await tf.loadLayersModel(tf.io.fromMemory(artifacts));
       try {
-        return compileKerasToOnnx(model, { outputLayer: m.featureOutput }).onnx;
+        const compiled = compileKerasToOnnx(model, {
+          outputLayer: m.featureOutput,
+          pooledLayers: m.pooledLayers,
+        });
+        if (compiled.featureDim !== m.featureDim) {
+          throw new Error(
+            `backbone ${m.id}: compiled features have ${compiled.featureDim} values, manifest says ${m.featureDim}`,
+          );
+        }
+        return compiled.onnx;
       } finally {
         model.dispose();
       }

@@ -167,6 +167,26 @@ describe("preprocessImage, evaluation transform", () => {
     }
   });
 
+  it("smallImages fit: a thumbnail is resized whole to inputSize, none of its edges cut", async () => {
+    const raw = Buffer.alloc(28 * 28 * 3);
+    for (let y = 0; y < 28; y++)
+      for (let x = 0; x < 28; x++)
+        if (x === 0 || y === 0 || x === 27 || y === 27) raw.fill(255, (y * 28 + x) * 3, (y * 28 + x) * 3 + 3);
+    const png = await rawPng(raw, 28, 28);
+    const fit = await preprocessImage(png, { ...RAW, smallImages: "fit" });
+    const crop = await preprocessImage(png, RAW);
+    assert.deepEqual(at(fit, 0, 0), [255, 255, 255], "the border survives at the corner");
+    assert.deepEqual(at(fit, 112, 223), [255, 255, 255], "and at the middle of the right edge");
+    assert.deepEqual(at(fit, 112, 112), [0, 0, 0]);
+    assert.deepEqual(at(crop, 112, 223), [0, 0, 0], "the default crop cuts the border off");
+    const photo = await readFile(join(PHOTOS, "coffee.jpg"));
+    assert.deepEqual(
+      await preprocessImage(photo, { ...RAW, smallImages: "fit" }),
+      await preprocessImage(photo, RAW),
+      "images larger than the input are unchanged",
+    );
+  });
+
   it("gives NCHW and NHWC outputs that are transposes of each other", async () => {
     const nchw = await preprocessImage(photo, IMAGENET_224);
     const nhwc = await preprocessImage(photo, { ...IMAGENET_224, layout: "NHWC" });

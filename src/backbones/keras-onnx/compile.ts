@@ -9,6 +9,11 @@ export { UnsupportedLayerError } from "./common.js";
 export interface CompileKerasOptions {
   /** Layer whose (flattened) output becomes the `features` output; default: the model's last layer. */
   outputLayer?: string;
+  /**
+   * Layers whose outputs are global-average-pooled and appended, in this order, after the output layer's
+   * features (multi-depth features: earlier layers keep texture and shape cues the last one has lost).
+   */
+  pooledLayers?: string[];
 }
 
 /** A compiled model: the serialized ONNX ModelProto and what its input and output look like. */
@@ -113,8 +118,21 @@ export function compileKerasToOnnx(
   const nchw = b.node("Transpose", ["input"], "input_nchw", { perm: { ints: [0, 3, 1, 2] } });
   const walker = new GraphWalker(b, new Map([[input.id, { name: nchw, shape: dims }]]));
   const out = walker.emit(target);
-  flattenChannelsLast(b, out, "features", "features");
-  const featureDim = out.shape.reduce((a, c) => a * c, 1);
+  const pooled = (options.pooledLayers ?? []).map((name) => {
+    const [layerName, t] = outputTensor(model, name);
+    const x = walker.emit(t);
+    if (x.shape.length !== 3) throw new Error(`Cannot pool layer '${layerName}': rank-${x.shape.length + 1}`);
+    const gap = b.node("GlobalAveragePool", [x.name], `${layerName}/pool`);
+    return { name: b.node("Flatten", [gap], `${layerName}/pooled`, { axis: { int: 1 } }), dim: x.shape[2] };
+  });
+  let featureDim = out.shape.reduce((a, c) => a * c, 1);
+  if (pooled.length === 0) {
+    flattenChannelsLast(b, out, "features", "features");
+  } else {
+    const last = flattenChannelsLast(b, out, "features/last");
+    b.node("Concat", [last, ...pooled.map((p) => p.name)], "features", { axis: { int: 1 } }, "features");
+    featureDim += pooled.reduce((a, p) => a + p.dim, 0);
+  }
   const onnx = b.build(
     model.name,
     { name: "input", dims: ["N", ...dims] },

@@ -87,6 +87,26 @@ describe("compileKerasToOnnx graphs", () => {
     await expectSame(model, atInput, 2);
   });
 
+  it("appends global-average-pooled outputs of pooledLayers after the output layer's features", async () => {
+    const model = modelWithUnsupportedTail();
+    const compiled = compileKerasToOnnx(model, { outputLayer: "relu", pooledLayers: ["conv", "bn"] });
+    assert.equal(compiled.featureDim, 5 * 6 * 4 + 4 + 4);
+    const layer = (name: string) => model.getLayer(name).output as tf.SymbolicTensor;
+    const reference = tf.model({
+      inputs: model.inputs,
+      outputs: L.concatenate({ name: "reference" }).apply([
+        L.flatten().apply(layer("relu")),
+        L.globalAveragePooling2d({}).apply(layer("conv")),
+        L.globalAveragePooling2d({}).apply(layer("bn")),
+      ] as tf.SymbolicTensor[]) as tf.SymbolicTensor,
+    });
+    await expectSame(reference, { ...compiled, outputLayer: "reference" }, 3);
+    assert.throws(
+      () => compileKerasToOnnx(model, { outputLayer: "relu", pooledLayers: ["nope"] }),
+      /no layer 'nope'/,
+    );
+  });
+
   it("compiles Sequential models, at the last layer by default and truncated", async () => {
     const model = tf.sequential({
       layers: [
