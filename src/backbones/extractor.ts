@@ -69,6 +69,7 @@ export async function extractFeatures(
   const view = options.view ?? 0;
   const cache = options.cache;
   const ns = FeatureCache.namespace(backbone.hash, p);
+  const viewKey = FeatureCache.viewKey(view, options.augmentSeed ?? 0);
   const n = sources.length;
   const out: ExtractOutcome = {
     features: new Float32Array(n * dim),
@@ -157,7 +158,7 @@ export async function extractFeatures(
         continue;
       }
       const hash = contentHash(bytes);
-      const hit = cache ? await cache.get(ns, hash, view, dim) : undefined;
+      const hit = cache ? await cache.get(ns, hash, viewKey, dim) : undefined;
       if (hit) {
         out.features.set(hit, index * dim);
         out.ok[index] = true;
@@ -211,7 +212,7 @@ export async function extractFeatures(
           out.features.set(v, s.index * dim);
           out.ok[s.index] = true;
           done++;
-          if (cache) writes.push(cache.set(ns, s.hash, view, v));
+          if (cache) writes.push(cache.set(ns, s.hash, viewKey, v));
         }
       }
       progress();

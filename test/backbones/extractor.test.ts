@@ -134,6 +134,11 @@ describe("extractFeatures", () => {
     const aug2 = await extractFeatures(good, again.wrapped, { cache, view: 1, augmentSeed: 7 });
     assert.equal(again.counter.calls, 0);
     assert.deepEqual(aug2.features, aug.features);
+
+    const reseeded = counting(bb);
+    const aug3 = await extractFeatures(good, reseeded.wrapped, { cache, view: 1, augmentSeed: 9 });
+    assert.equal(reseeded.counter.images, 3, "another augmentation seed must not reuse cached views");
+    assert.ok(maxAbsDiff(aug3.features, aug.features) > 1e-2, "another seed gives other views");
   });
 
   it("stops early when asked, leaving unprocessed items unmarked", async () => {
