@@ -1,117 +1,76 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic, writeJsonAtomic } from "../lib/atomic.js";
-import type { Rng } from "../lib/rng.js";
 import { initTfjs, tf } from "../lib/tfjs.js";
+import { Adam } from "./adam.js";
+import { BatchBuilder } from "./head-batch.js";
+import { buildForwardGraph, buildTrainGraph, type HeadDims } from "./head-graph.js";
 import { DenseHeadPredictor, type HeadPredictor } from "./head-predictor.js";
+import { type FoldTransform, foldTransform, writeLayersModel } from "./head-save.js";
+import {
+  argmax,
+  checkParams,
+  type EpochOptions,
+  type EpochResult,
+  type EvalResult,
+  type HeadParams,
+  type HeadState,
+  type NamedArray,
+  sameShapes,
+  WEIGHT_NAMES,
+} from "./head-types.js";
+import { SyncOrtSession } from "./ort-sync.js";
 
-export type { HeadPredictor };
+export type {
+  EpochOptions,
+  EpochResult,
+  EvalResult,
+  FoldTransform,
+  HeadParams,
+  HeadPredictor,
+  HeadState,
+  NamedArray,
+};
 
-/** Hyper-parameters of the classifier head `Dense(hidden, relu) -> Dropout -> Dense(classes, softmax)`. */
-export interface HeadParams {
-  inputDim: number;
-  classes: number;
-  hiddenUnits: number;
-  dropout: number;
-  learningRate: number;
-  seed: number;
-}
-
-/** One tensor as a plain typed array. */
-export interface NamedArray {
-  name: string;
-  shape: number[];
-  dtype: "float32" | "int32";
-  data: Float32Array | Int32Array;
-}
-
-/** Everything needed to resume training exactly: model weights and Adam's state (iteration count first). */
-export interface HeadState {
-  weights: NamedArray[];
-  optimizer: NamedArray[];
-}
-
-/** Options of {@link HeadTrainer.trainEpoch}. */
-export interface EpochOptions {
-  batchSize: number;
-  rng: Rng;
-  /** Called after each batch with the 1-based step, the number of steps and the batch loss. */
-  onBatch?: (step: number, steps: number, loss: number) => void | Promise<void>;
-  /** Checked before each batch; true ends the epoch early. */
-  shouldStop?: () => boolean;
-}
-
-/** Result of one (possibly stopped) training epoch; loss and accuracy are over the batches that ran. */
-export interface EpochResult {
-  loss: number;
-  accuracy: number;
-  stopped: boolean;
-}
-
-/** Result of {@link HeadTrainer.evaluate}. */
-export interface EvalResult {
-  loss: number;
-  accuracy: number;
-  predicted: Int32Array;
-}
-
-const WEIGHT_NAMES = ["hidden/kernel", "hidden/bias", "output/kernel", "output/bias"];
-
-function checkParams(p: HeadParams): void {
-  const posInt = (v: number) => Number.isInteger(v) && v > 0;
-  if (!posInt(p.inputDim) || !posInt(p.hiddenUnits) || !posInt(p.classes) || p.classes < 2) {
-    throw new RangeError("inputDim and hiddenUnits must be positive integers, classes an integer >= 2");
-  }
-  if (!(p.dropout >= 0 && p.dropout < 1)) throw new RangeError("dropout must be in [0, 1)");
-  if (!(p.learningRate > 0)) throw new RangeError("learningRate must be positive");
-  if (!Number.isInteger(p.seed)) throw new RangeError("seed must be an integer");
-}
-
-function toNamed(name: string, t: tf.Tensor): NamedArray {
-  const dtype = t.dtype === "int32" ? "int32" : "float32";
-  const values = t.dataSync();
-  const data = dtype === "int32" ? Int32Array.from(values) : Float32Array.from(values);
-  return { name, shape: [...t.shape], dtype, data };
-}
-
-function sameShapes(arrays: NamedArray[], shapes: number[][]): boolean {
-  const same = (a: number[], b: number[]) => a.length === b.length && a.every((v, i) => v === b[i]);
-  return arrays.length === shapes.length && arrays.every((a, i) => same(a.shape, shapes[i]));
-}
+const FORWARD_ROWS = 4096;
 
 /**
- * `x @ w + b` (then relu) with a hand-written gradient made of untransposed matMuls only (the wasm backend's
- * transposed BatchMatMul is ~30x slower) that computes dx only when `needDx`. Forward intermediates are
- * disposed before backprop, so everything the gradient reads is passed to `save`.
+ * Trains the classifier head on feature vectors with a manual, interruptible minibatch loop: the forward and
+ * backward passes run as ONNX graphs on ONNX Runtime's CPU provider (all cores), Adam in a WebAssembly SIMD
+ * kernel. A TF.js layers model is kept only to create the initial weights and to save the head.
  */
-function dense(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, relu: boolean, needDx: boolean): tf.Tensor {
-  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const save = args.pop() as tf.GradSaveFunc;
-    const [xv, wv, bv] = (needDx ? args : [x, ...args]) as tf.Tensor[];
-    const z = tf.add(tf.matMul(xv, wv), bv);
-    const y = relu ? tf.relu(z) : z;
-    save([y, xv, wv]);
-    const gradFunc = (dy: tf.Tensor, [ys, xs, ws]: tf.Tensor[]) => {
-      const g = relu ? tf.mul(dy, tf.step(ys)) : dy;
-      const grads = [tf.matMul(tf.transpose(xs), g), tf.sum(g, 0)];
-      return needDx ? [tf.matMul(g, tf.transpose(ws)), ...grads] : grads;
-    };
-    return { value: y, gradFunc };
-  });
-  return needDx ? op(x, w, b) : op(w, b);
-}
-
-/** Trains the classifier head on feature vectors with a manual, interruptible minibatch loop. */
 export class HeadTrainer {
-  private readonly vars: tf.Variable[];
-  private readonly optimizer: tf.AdamOptimizer;
+  private readonly dims: HeadDims;
+  private readonly shapes: number[][];
+  private readonly weights: Float32Array[];
+  private readonly adam: Adam;
+  private momentNames: string[];
+  private hasMoments = false;
+  private trainSession?: SyncOrtSession;
+  private forwardSession?: SyncOrtSession;
 
   private constructor(
     readonly params: HeadParams,
     private readonly model: tf.Sequential,
   ) {
-    this.vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-    this.optimizer = tf.train.adam(params.learningRate);
+    const { inputDim: d, hiddenUnits: h, classes: c } = params;
+    this.dims = { inputDim: d, hiddenUnits: h, classes: c };
+    this.shapes = [[d, h], [h], [h, c], [c]];
+    const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+    this.adam = new Adam(
+      params.learningRate,
+      vars.map((v) => v.size),
+    );
+    for (const [i, v] of vars.entries()) this.adam.params[i].set(v.dataSync());
+    this.weights = this.adam.params;
+    this.momentNames = [...vars.map((v) => `${v.name}/m`), ...vars.map((v) => `${v.name}/v`)];
+    const train = new SyncOrtSession(buildTrainGraph(this.dims));
+    try {
+      this.forwardSession = new SyncOrtSession(buildForwardGraph(this.dims));
+    } catch (err) {
+      train.release();
+      throw err;
+    }
+    this.trainSession = train;
   }
 
   /** Builds a head with glorot-uniform weights seeded from `params.seed` (one seed per layer). */
@@ -126,14 +85,19 @@ export class HeadTrainer {
     );
     model.add(tf.layers.dropout({ rate }));
     model.add(tf.layers.dense({ units: classes, activation: "softmax", kernelInitializer: init(seed + 1) }));
-    return new HeadTrainer(params, model);
+    try {
+      return new HeadTrainer(params, model);
+    } catch (err) {
+      model.dispose();
+      throw err;
+    }
   }
 
   /** Rebuilds a head from {@link HeadTrainer.getState}, including the optimizer, to resume training exactly. */
   static async fromState(params: HeadParams, state: HeadState): Promise<HeadTrainer> {
     const head = await HeadTrainer.create(params);
     try {
-      await head.setState(state);
+      head.setState(state);
       return head;
     } catch (err) {
       head.dispose();
@@ -163,13 +127,14 @@ export class HeadTrainer {
       throw new RangeError("batchSize must be a positive integer");
     const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
     const steps = Math.ceil(n / batchSize);
+    const batch = new BatchBuilder(this.dims, this.params, Math.min(batchSize, n));
     let lossSum = 0;
     let correct = 0;
     let seen = 0;
     let step = 0;
     for (; step < steps && !options.shouldStop?.(); step++) {
       const rows = order.slice(step * batchSize, (step + 1) * batchSize);
-      const { loss, hits } = this.trainBatch(x, y, rows, rng.int(0x7fffffff));
+      const { loss, hits } = this.trainBatch(x, y, rows, rng.int(0x7fffffff), batch);
       lossSum += loss * rows.length;
       correct += hits;
       seen += rows.length;
@@ -178,72 +143,121 @@ export class HeadTrainer {
     return { loss: seen ? lossSum / seen : 0, accuracy: seen ? correct / seen : 0, stopped: step < steps };
   }
 
-  /** Mean cross-entropy, accuracy and predicted classes, without dropout. */
-  evaluate(x: Float32Array, y: Int32Array, batchSize = 512): EvalResult {
+  /** Sets Adam's learning rate for the following steps (learning-rate schedules). */
+  setLearningRate(lr: number): void {
+    if (!(lr > 0)) throw new RangeError("learning rate must be positive");
+    this.adam.learningRate = lr;
+  }
+
+  /** Mean cross-entropy, accuracy and predicted classes, without dropout, `batchSize` rows per run. */
+  evaluate(x: Float32Array, y: Int32Array, batchSize = FORWARD_ROWS): EvalResult {
     const n = this.checkData(x, y);
-    const d = this.params.inputDim;
+    const c = this.params.classes;
+    const logits = this.logits(x, n, batchSize);
     const predicted = new Int32Array(n);
     let lossSum = 0;
     let correct = 0;
-    for (let start = 0; start < n; start += batchSize) {
-      const m = Math.min(batchSize, n - start);
-      const labels = y.subarray(start, start + m);
-      const [loss, argmax] = tf.tidy(() => {
-        const logits = this.logits(tf.tensor2d(x.subarray(start * d, (start + m) * d), [m, d]));
-        const onehot = tf.oneHot(tf.tensor1d(labels, "int32"), this.params.classes);
-        const none = tf.Reduction.NONE;
-        return [
-          tf.sum(tf.losses.softmaxCrossEntropy(onehot, logits, undefined, undefined, none)),
-          tf.argMax(logits, 1),
-        ];
-      });
-      lossSum += loss.dataSync()[0];
-      predicted.set(argmax.dataSync(), start);
-      tf.dispose([loss, argmax]);
+    for (let i = 0; i < n; i++) {
+      const row = logits.subarray(i * c, (i + 1) * c);
+      predicted[i] = argmax(row);
+      if (predicted[i] === y[i]) correct++;
+      const max = row[predicted[i]];
+      let sum = 0;
+      for (let k = 0; k < c; k++) sum += Math.exp(row[k] - max);
+      lossSum += Math.log(sum) + max - row[y[i]];
     }
-    for (let i = 0; i < n; i++) if (predicted[i] === y[i]) correct++;
     return { loss: n ? lossSum / n : 0, accuracy: n ? correct / n : 0, predicted };
   }
 
-  /** Class probabilities of `n` feature vectors through the TF.js model, as `n * classes` floats. */
+  /** Logits of `n` feature vectors (row-major in `x`) without dropout, as `n * classes` floats. */
+  logits(x: Float32Array, n: number, rowsPerRun = FORWARD_ROWS): Float32Array {
+    const { inputDim: d, classes: c } = this.params;
+    if (!Number.isInteger(n) || n < 0 || x.length < n * d)
+      throw new RangeError(`x must hold ${n} x ${d} floats`);
+    const session = this.session("forward");
+    const out = new Float32Array(n * c);
+    const rows = Math.max(1, Math.floor(rowsPerRun));
+    for (let start = 0; start < n; start += rows) {
+      const m = Math.min(rows, n - start);
+      const feeds = {
+        x: { data: x.subarray(start * d, (start + m) * d), dims: [m, d] },
+        ...this.weightFeeds(),
+      };
+      session.run(feeds, { logits: { data: out.subarray(start * c, (start + m) * c), dims: [m, c] } });
+    }
+    return out;
+  }
+
+  /** Class probabilities of `n` feature vectors, as `n * classes` floats. */
   predictProba(x: Float32Array, n: number): Float32Array {
-    return tf.tidy(() => {
-      const out = this.model.predict(tf.tensor2d(x, [n, this.params.inputDim]), { batchSize: 512 });
-      return Float32Array.from((out as tf.Tensor).dataSync());
-    });
+    const c = this.params.classes;
+    const out = this.logits(x, n);
+    for (let r = 0; r < n; r++) {
+      const row = out.subarray(r * c, (r + 1) * c);
+      const max = row[argmax(row)];
+      let sum = 0;
+      for (let k = 0; k < c; k++) sum += row[k] = Math.exp(row[k] - max);
+      for (let k = 0; k < c; k++) row[k] /= sum;
+    }
+    return out;
+  }
+
+  /** Copies of the four weight arrays (`hidden/kernel`, `hidden/bias`, `output/kernel`, `output/bias`). */
+  getWeights(): NamedArray[] {
+    return this.weights.map((w, i) => ({
+      name: WEIGHT_NAMES[i],
+      shape: [...this.shapes[i]],
+      dtype: "float32",
+      data: w.slice(),
+    }));
+  }
+
+  /** Replaces the weights (e.g. with the best epoch's); the optimizer state is kept. */
+  setWeights(weights: NamedArray[]): void {
+    if (!sameShapes(weights, this.shapes) || weights.some((w) => w.dtype !== "float32")) {
+      throw new RangeError("the weights do not match the head's parameters");
+    }
+    for (const [i, w] of weights.entries()) this.weights[i].set(w.data);
   }
 
   /** Copies the weights and the optimizer state into plain typed arrays. */
   async getState(): Promise<HeadState> {
-    const weights = this.vars.map((v, i) => toNamed(WEIGHT_NAMES[i], v));
-    const named = await this.optimizer.getWeights();
-    const optimizer = named.map((w) => toNamed(w.name, w.tensor));
-    for (const w of named) if (!(w.tensor instanceof tf.Variable)) w.tensor.dispose();
-    return { weights, optimizer };
+    const { m, v, iterations } = this.adam;
+    const iter: NamedArray = { name: "iter", shape: [], dtype: "int32", data: Int32Array.of(iterations) };
+    const moments = this.hasMoments ? [...m, ...v] : [];
+    const optimizer = moments.map((data, i): NamedArray => {
+      const shape = [...this.shapes[i % 4]];
+      return { name: this.momentNames[i], shape, dtype: "float32", data: data.slice() };
+    });
+    return { weights: this.getWeights(), optimizer: [iter, ...optimizer] };
   }
 
-  /** Writes `model.json` + `weights.bin` (TF.js layers format) into `dir`; publish `dir` atomically yourself. */
-  async saveModel(dir: string): Promise<void> {
-    await this.model.save(
-      tf.io.withSaveHandler(async (artifacts) => {
-        const weightData = tf.io.CompositeArrayBuffer.join(artifacts.weightData);
-        await writeFileAtomic(path.join(dir, "weights.bin"), new Uint8Array(weightData));
-        await writeJsonAtomic(path.join(dir, "model.json"), {
-          format: artifacts.format,
-          generatedBy: artifacts.generatedBy,
-          convertedBy: null,
-          modelTopology: artifacts.modelTopology,
-          weightsManifest: [{ paths: ["weights.bin"], weights: artifacts.weightSpecs }],
-        });
-        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-      }),
-    );
+  /**
+   * Writes `model.json` + `weights.bin` (TF.js layers format) into `dir`; publish `dir` atomically yourself.
+   * With `transform`, the saved model takes raw features: see {@link foldTransform}.
+   */
+  async saveModel(dir: string, transform?: FoldTransform): Promise<void> {
+    const weights = transform ? foldTransform(this.weights, transform) : this.weights;
+    await writeLayersModel(this.model, weights, dir);
   }
 
-  /** Frees the model's and the optimizer's tensors. */
+  /** Releases the ONNX Runtime sessions and the layers model's tensors. */
   dispose(): void {
-    this.model.dispose();
-    this.optimizer.dispose();
+    this.trainSession?.release();
+    this.forwardSession?.release();
+    if (this.trainSession) this.model.dispose();
+    this.trainSession = this.forwardSession = undefined;
+  }
+
+  private session(kind: "train" | "forward"): SyncOrtSession {
+    const session = kind === "train" ? this.trainSession : this.forwardSession;
+    if (!session) throw new Error("the head was disposed");
+    return session;
+  }
+
+  private weightFeeds() {
+    const [w1, b1, w2, b2] = this.weights.map((data, i) => ({ data, dims: this.shapes[i] }));
+    return { w1, b1, w2, b2 };
   }
 
   private checkData(x: Float32Array, y: Int32Array): number {
@@ -255,60 +269,36 @@ export class HeadTrainer {
     return n;
   }
 
-  private logits(xs: tf.Tensor2D, dropoutSeed?: number): tf.Tensor {
-    const [k1, b1, k2, b2] = this.vars;
-    let h = dense(xs, k1, b1, true, false);
-    if (dropoutSeed !== undefined && this.params.dropout > 0) {
-      h = tf.dropout(h, this.params.dropout, undefined, dropoutSeed);
-    }
-    return dense(h, k2, b2, false, true);
+  private trainBatch(x: Float32Array, y: Int32Array, rows: number[], seed: number, batch: BatchBuilder) {
+    const { feeds, logits } = batch.fill(x, y, rows, seed);
+    const [dw1, db1, dw2, db2] = this.adam.grads.map((data, i) => ({ data, dims: this.shapes[i] }));
+    const out = this.session("train").run(
+      { ...feeds, ...this.weightFeeds() },
+      { loss: null, dw1, db1, dw2, db2, logits },
+    );
+    this.adam.step();
+    this.hasMoments = true;
+    const c = this.params.classes;
+    let hits = 0;
+    for (const [i, r] of rows.entries())
+      if (argmax(logits.data.subarray(i * c, (i + 1) * c)) === y[r]) hits++;
+    return { loss: out.loss[0], hits };
   }
 
-  private trainBatch(x: Float32Array, y: Int32Array, rows: number[], seed: number) {
-    const d = this.params.inputDim;
-    const xb = new Float32Array(rows.length * d);
-    const yb = new Int32Array(rows.length);
-    rows.forEach((r, i) => {
-      xb.set(x.subarray(r * d, (r + 1) * d), i * d);
-      yb[i] = y[r];
-    });
-    const out: { hits?: tf.Tensor } = {};
-    const loss = tf.tidy(() => {
-      const xs = tf.tensor2d(xb, [rows.length, d]);
-      const labels = tf.tensor1d(yb, "int32");
-      const onehot = tf.oneHot(labels, this.params.classes);
-      const cost = () => {
-        const logits = this.logits(xs, seed);
-        out.hits = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), "int32")));
-        return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
-      };
-      return this.optimizer.minimize(cost, true, this.vars) as tf.Scalar;
-    });
-    const result = { loss: loss.dataSync()[0], hits: out.hits!.dataSync()[0] };
-    tf.dispose([loss, out.hits!]);
-    return result;
-  }
-
-  private async setState(state: HeadState): Promise<void> {
+  private setState(state: HeadState): void {
     const { weights, optimizer } = state;
-    const shapes = this.vars.map((v) => v.shape);
     const moments = optimizer.slice(1);
     if (
-      !sameShapes(weights, shapes) ||
+      !sameShapes(weights, this.shapes) ||
       optimizer[0]?.name !== "iter" ||
-      !sameShapes(moments, moments.length ? [...shapes, ...shapes] : [])
+      !sameShapes(moments, moments.length ? [...this.shapes, ...this.shapes] : [])
     ) {
       throw new RangeError("the checkpointed state does not match the head's parameters");
     }
-    tf.tidy(() => {
-      for (const [i, v] of this.vars.entries())
-        v.assign(tf.tensor(weights[i].data.slice(), weights[i].shape));
-    });
-    const named = optimizer.map((a) => ({
-      name: a.name,
-      tensor: tf.tensor(a.data.slice(), a.shape, a.dtype),
-    }));
-    await this.optimizer.setWeights(named);
-    tf.dispose(named.map((w) => w.tensor));
+    this.setWeights(weights.map((w) => ({ ...w, dtype: "float32" })));
+    this.adam.iterations = Number(optimizer[0].data[0]);
+    for (const [i, a] of moments.entries()) (i < 4 ? this.adam.m[i] : this.adam.v[i - 4]).set(a.data);
+    if (moments.length) this.momentNames = moments.map((a) => a.name);
+    this.hasMoments = moments.length > 0;
   }
 }

@@ -90,8 +90,10 @@ export class OnnxGraphBuilder {
     return out;
   }
 
-  /** Encodes the graph into a serialized ModelProto. */
-  build(graphName: string, input: GraphIO, output: GraphIO): Uint8Array {
+  /** Encodes the graph into a serialized ModelProto with one or several (float32) inputs and outputs. */
+  build(graphName: string, input: GraphIO | GraphIO[], output: GraphIO | GraphIO[]): Uint8Array {
+    const inputs = Array.isArray(input) ? input : [input];
+    const outputs = Array.isArray(output) ? output : [output];
     const model = onnx.ModelProto.create({
       irVersion: 8,
       opsetImport: [{ domain: "", version: 13 }],
@@ -101,8 +103,8 @@ export class OnnxGraphBuilder {
         name: graphName,
         node: this.nodes,
         initializer: this.initializers,
-        input: [valueInfo(input)],
-        output: [valueInfo(output)],
+        input: inputs.map(valueInfo),
+        output: outputs.map(valueInfo),
       },
     });
     return onnx.ModelProto.encode(model).finish();
