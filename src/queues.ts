@@ -17,13 +17,15 @@ export const PredictPayloadSchema = Type.Object({
   /** The images, base64. */
   images: Type.Array(Type.String(), { minItems: 1 }),
   topK: Type.Integer({ minimum: 1 }),
+  /** Apply the model's unknown rule (default true). */
+  unknown: Type.Optional(Type.Boolean()),
 });
 export type PredictPayload = Static<typeof PredictPayloadSchema>;
 
 /** What a predict worker returns for each image: predictions, or an error reason. */
 export type PredictResult = {
   results: (
-    | { predictions: { label: string; probability: number }[] }
+    | { predictions: { label: string; probability: number }[]; unknown?: boolean }
     | { error: { code: string; message: string } }
   )[];
 };

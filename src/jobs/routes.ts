@@ -4,6 +4,8 @@ import type { Context } from "../context.js";
 import { NotFoundError, UnprocessableError } from "../errors.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import type { Queues } from "../queues.js";
+import { checkClassWeights } from "../training/class-weights.js";
+import { sweepConfigs } from "../training/sweep.js";
 import { JobSchema, JobStateSchema, resolveTrainParams, TrainParamsSchema } from "./schemas.js";
 import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
 
@@ -39,6 +41,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
         throw new UnprocessableError(`unknown dataset '${params.datasetId}'`, "UNKNOWN_DATASET");
       }
       await ctx.registry.manifest(params.backbone);
+      checkClassWeights(params.classWeights, (await ctx.datasets.get(params.datasetId)).classes);
+      sweepConfigs(params);
       const { record } = await enqueueJob(ctx, queues, {
         id: newJobId(req.headers["idempotency-key"]),
         type: "train",

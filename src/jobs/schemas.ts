@@ -1,13 +1,29 @@
-import Type, { type Static } from "typebox";
+import Type, { type Static, type TSchema } from "typebox";
+
+const values = <T extends TSchema>(item: T) => Type.Optional(Type.Array(item, { minItems: 1, maxItems: 8 }));
+
+/** Values to sweep: one head per combination, trained on features extracted once, ranked on validation. */
+export const SweepSchema = Type.Object(
+  {
+    learningRate: values(Type.Number({ exclusiveMinimum: 0, maximum: 10 })),
+    hiddenUnits: values(Type.Integer({ minimum: 1, maximum: 8192 })),
+    dropout: values(Type.Number({ minimum: 0, maximum: 0.95 })),
+    epochs: values(Type.Integer({ minimum: 1, maximum: 1000 })),
+    batchSize: values(Type.Integer({ minimum: 1, maximum: 4096 })),
+    labelSmoothing: values(Type.Number({ minimum: 0, maximum: 0.5 })),
+  },
+  { additionalProperties: false, description: "At most 64 combinations" },
+);
+export type Sweep = Static<typeof SweepSchema>;
 
 /** Hyperparameters of a training job (POST /v1/jobs), with their defaults and ranges. */
 export const TrainParamsSchema = Type.Object(
   {
     datasetId: Type.String({ minLength: 1, maxLength: 128 }),
     backbone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    epochs: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
-    batchSize: Type.Integer({ minimum: 1, maximum: 4096, default: 64 }),
-    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 0.003 }),
+    epochs: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
+    batchSize: Type.Integer({ minimum: 1, maximum: 4096, default: 256 }),
+    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 0.001 }),
     hiddenUnits: Type.Integer({ minimum: 1, maximum: 8192, default: 256 }),
     dropout: Type.Number({ minimum: 0, maximum: 0.95, default: 0.2 }),
     augment: Type.Boolean({ default: false }),
@@ -17,7 +33,12 @@ export const TrainParamsSchema = Type.Object(
       default: 5,
       description: "With augment: how many augmented views of each image are computed once and cached",
     }),
-    validationSplit: Type.Number({ minimum: 0, maximum: 0.5, default: 0.1 }),
+    validationSplit: Type.Number({
+      minimum: 0,
+      maximum: 0.5,
+      default: 0.1,
+      description: "Used when the dataset has no val split: a stratified, seeded part of train validates",
+    }),
     seed: Type.Integer({ minimum: 0, maximum: 4294967295, default: 1 }),
     earlyStopping: Type.Union(
       [
@@ -30,8 +51,28 @@ export const TrainParamsSchema = Type.Object(
         ),
         Type.Null(),
       ],
-      { default: { patience: 3, minDelta: 0.001 }, description: "null disables early stopping" },
+      {
+        default: { patience: 3, minDelta: 0.001 },
+        description: "On validation loss; null disables early stopping. The best validation epoch is kept.",
+      },
     ),
+    lrSchedule: Type.Enum(["cosine", "constant"], {
+      default: "cosine",
+      description: "cosine: the learning rate decays from learningRate to 0 over the epochs",
+    }),
+    labelSmoothing: Type.Number({ minimum: 0, maximum: 0.5, default: 0 }),
+    classWeights: Type.Union(
+      [
+        Type.Enum(["none", "balanced"]),
+        Type.Record(Type.String({ minLength: 1 }), Type.Number({ minimum: 0, maximum: 1000 })),
+      ],
+      {
+        default: "none",
+        description:
+          "Loss weight per class: none, balanced (n / (classes * n_class)), or a map of class to weight (missing classes weigh 1)",
+      },
+    ),
+    sweep: Type.Optional(SweepSchema),
   },
   { additionalProperties: false },
 );
@@ -84,6 +125,18 @@ export const EpochSchema = Type.Object({
 });
 export type EpochRecord = Static<typeof EpochSchema>;
 
+/** One head configuration of a sweep, ranked on validation (training figures when there is none). */
+export const LeaderboardEntrySchema = Type.Object({
+  params: Type.Record(Type.String(), Type.Number(), { description: "The swept parameters" }),
+  valAccuracy: Type.Optional(Type.Number()),
+  valLoss: Type.Optional(Type.Number()),
+  accuracy: Type.Optional(Type.Number({ description: "Training accuracy, only without validation data" })),
+  loss: Type.Optional(Type.Number({ description: "Training loss, only without validation data" })),
+  bestEpoch: Type.Integer(),
+  epochsRun: Type.Integer(),
+});
+export type LeaderboardEntry = Static<typeof LeaderboardEntrySchema>;
+
 const ErrorInfo = Type.Object({ code: Type.String(), message: Type.String() });
 
 /** A job as GET /v1/jobs/:id returns it. */
@@ -98,7 +151,10 @@ export const JobSchema = Type.Object(
     finishedAt: Type.Optional(Type.String({ format: "date-time" })),
     attempts: Type.Optional(Type.Integer({ description: "Times a worker has started the job" })),
     progress: Type.Optional(ProgressSchema),
-    history: Type.Array(EpochSchema),
+    history: Type.Array(EpochSchema, {
+      description: "Epochs of the head being trained; once completed, of the head that was kept",
+    }),
+    leaderboard: Type.Optional(Type.Array(LeaderboardEntrySchema, { description: "Sweeps: best first" })),
     modelId: Type.Optional(Type.String()),
     result: Type.Optional(Type.Unknown()),
     error: Type.Optional(ErrorInfo),

@@ -1,9 +1,13 @@
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import { preprocessImage } from "../backbones/preprocess.js";
 import type { Context } from "../context.js";
 import { ImageError } from "../errors.js";
 import type { PredictPayload, PredictResult } from "../queues.js";
 import { type HeadPredictor, HeadTrainer } from "../training/head.js";
 import { topK } from "../training/metrics.js";
+import { type ClassGaussians, decodeClassGaussians, mahalanobisScores } from "../training/open-set.js";
+import { OPEN_SET_FILE } from "../training/publish.js";
 import { MicroBatcher } from "./batcher.js";
 import type { ModelManifest } from "./schemas.js";
 
@@ -11,6 +15,8 @@ interface LoadedModel {
   manifest: ModelManifest;
   head: HeadPredictor;
   batcher: MicroBatcher;
+  /** The unknown rule: class statistics and the threshold on their score. */
+  openSet?: { gaussians: ClassGaussians; threshold: number };
 }
 
 /** Options of {@link Predictor}. */
@@ -47,7 +53,9 @@ export class Predictor {
           const input = await preprocessImage(bytes, p, { maxPixels: this.options.maxPixels });
           const features = await model.batcher.run(input);
           const probs = model.head.predictProba(features, 1);
-          return { predictions: topK(probs, model.manifest.classes, payload.topK) };
+          const predictions = topK(probs, model.manifest.classes, payload.topK);
+          if (payload.unknown === false) return { predictions };
+          return { predictions, unknown: isUnknown(model, features) };
         } catch (err) {
           if (err instanceof ImageError) return { error: { code: err.code, message: err.reason } };
           throw err;
@@ -67,8 +75,15 @@ export class Predictor {
     }
     entry = (async () => {
       const manifest = await this.ctx.models.get(modelId);
-      const head = await HeadTrainer.loadForInference(this.ctx.models.dir(modelId));
-      return { manifest, head, batcher: await this.batcher(manifest) };
+      const dir = this.ctx.models.dir(modelId);
+      const head = await HeadTrainer.loadForInference(dir);
+      const openSet = manifest.openSet
+        ? {
+            gaussians: decodeClassGaussians(await readFile(path.join(dir, OPEN_SET_FILE))),
+            threshold: manifest.openSet.threshold,
+          }
+        : undefined;
+      return { manifest, head, openSet, batcher: await this.batcher(manifest) };
     })();
     this.models.set(modelId, entry);
     entry.catch(() => this.models.delete(modelId));
@@ -105,4 +120,10 @@ export class Predictor {
     }
     return b;
   }
+}
+
+/** True when the model has an unknown rule and the features score above its threshold. */
+function isUnknown(model: LoadedModel, features: Float32Array): boolean {
+  if (!model.openSet) return false;
+  return mahalanobisScores(model.openSet.gaussians, features, 1)[0] > model.openSet.threshold;
 }

@@ -19,9 +19,12 @@ const MAX_IMAGES = 64;
 const PREDICT_TIMEOUT_MS = 60_000;
 
 const Predictions = Type.Array(PredictionSchema);
+const Unknown = Type.Optional(
+  Type.Boolean({ description: "The image looks like none of the classes (the model's unknown rule)" }),
+);
 const PredictResponse = Type.Union([
-  Type.Object({ predictions: Predictions }),
-  Type.Object({ results: Type.Array(Type.Object({ predictions: Predictions })) }),
+  Type.Object({ predictions: Predictions, unknown: Unknown }),
+  Type.Object({ results: Type.Array(Type.Object({ predictions: Predictions, unknown: Unknown })) }),
 ]);
 
 /** The models API: list, get, delete, predict (online) and batch predictions (a job). */
@@ -66,7 +69,10 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         summary: "Classify one image (raw body image/*) or several (multipart, fields named `image`)",
         consumes: ["image/jpeg", "image/png", "image/webp", "multipart/form-data"],
         params: IdParams,
-        querystring: Type.Object({ topK: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }) }),
+        querystring: Type.Object({
+          topK: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
+          unknown: Type.Enum(["on", "off"], { default: "on", description: "off leaves `unknown` out" }),
+        }),
         response: { 200: PredictResponse, ...errorResponses(400, 404, 413, 415, 503) },
       },
     },
@@ -97,6 +103,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         modelId: req.params.id,
         images: images.map((b) => b.toString("base64")),
         topK: req.query.topK,
+        unknown: req.query.unknown !== "off",
       });
       let result: Awaited<ReturnType<typeof job.waitUntilFinished>>;
       try {
@@ -117,7 +124,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
           );
         return r;
       });
-      return multi ? { results } : { predictions: results[0].predictions };
+      return multi ? { results } : results[0];
     },
   );
 

@@ -1,4 +1,4 @@
-import Type, { type Static } from "typebox";
+import Type, { type Static, type TSchema } from "typebox";
 import { PreprocessingSchema } from "../backbones/manifest.js";
 
 export const ClassMetricsSchema = Type.Object({
@@ -9,11 +9,36 @@ export const ClassMetricsSchema = Type.Object({
 });
 
 export const MetricsSchema = Type.Object({
+  split: Type.Optional(
+    Type.Enum(["test", "validation", "train"], {
+      description:
+        "test when the dataset has a test split (evaluated once, at the end), else validation (absent on models trained before API revision 2, as are macroF1 and ece)",
+    }),
+  ),
   accuracy: Type.Number(),
-  loss: Type.Number(),
+  loss: Type.Number({ description: "Mean cross-entropy of the calibrated probabilities" }),
+  macroF1: Type.Optional(Type.Number()),
   perClass: Type.Record(Type.String(), ClassMetricsSchema),
-  confusionMatrix: Type.Array(Type.Array(Type.Integer())),
-  evaluatedOn: Type.Optional(Type.String({ description: "val, test or a validationSplit of train" })),
+  confusionMatrix: Type.Array(Type.Array(Type.Integer()), {
+    description: "Rows: true class; columns: predicted",
+  }),
+  ece: Type.Optional(
+    Type.Number({ description: "Expected calibration error, 15 equal-width bins of top-1 probability" }),
+  ),
+});
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+export const CalibrationSchema = Type.Object({
+  temperature: Type.Number({ description: "Logits are divided by it (fitted on validation)" }),
+  eceBefore: Type.Number({ description: "On validation" }),
+  eceAfter: Type.Number({ description: "On validation" }),
+});
+
+export const OpenSetSchema = Type.Object({
+  method: Type.String(),
+  threshold: Type.Number({ description: "Scores above it are unknown" }),
+  validationRejectRate: Type.Number(),
 });
 
 /** A trained model as the API shows it (manifest.json of the model folder). */
@@ -30,6 +55,16 @@ export const ModelSchema = Type.Object(
     featureDim: Type.Integer(),
     params: Type.Record(Type.String(), Type.Unknown()),
     metrics: MetricsSchema,
+    validationMetrics: Type.Optional(
+      Type.Object({
+        accuracy: Type.Number(),
+        loss: Type.Number(),
+        macroF1: Type.Number(),
+        ece: Type.Number(),
+      }),
+    ),
+    calibration: Type.Optional(Nullable(CalibrationSchema)),
+    openSet: Type.Optional(Nullable(OpenSetSchema)),
   },
   { title: "Model" },
 );

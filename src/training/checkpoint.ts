@@ -11,6 +11,8 @@ export interface Checkpoint {
   history: unknown[];
   rngState: number;
   extra?: Record<string, unknown>;
+  /** Further named tensor lists saved with the head, e.g. the best epoch's weights. */
+  sets?: Record<string, NamedArray[]>;
 }
 
 interface TensorEntry {
@@ -32,6 +34,7 @@ interface CheckpointJson {
   history: unknown[];
   rngState: number;
   extra?: Record<string, unknown>;
+  sets?: Record<string, TensorEntry[]>;
 }
 
 const FORMAT = "head-checkpoint/1";
@@ -92,6 +95,9 @@ async function readCheckpoint(dir: string, seq: number): Promise<Checkpoint> {
   const head = { weights: decode(meta.weights, bin), optimizer: decode(meta.optimizer, bin) };
   const ckpt: Checkpoint = { epoch: meta.epoch, head, history: meta.history, rngState: meta.rngState };
   if (meta.extra !== undefined) ckpt.extra = meta.extra;
+  if (meta.sets !== undefined) {
+    ckpt.sets = Object.fromEntries(Object.entries(meta.sets).map(([k, v]) => [k, decode(v, bin)]));
+  }
   return ckpt;
 }
 
@@ -105,11 +111,11 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
   const seq = ((await listCheckpoints(dir)).seqs[0] ?? 0) + 1;
   const chunks: Buffer[] = [];
   const weights = encode(ckpt.head.weights, 0, chunks);
-  const optimizer = encode(
-    ckpt.head.optimizer,
-    chunks.reduce((a, c) => a + c.byteLength, 0),
-    chunks,
-  );
+  const size = () => chunks.reduce((a, c) => a + c.byteLength, 0);
+  const optimizer = encode(ckpt.head.optimizer, size(), chunks);
+  const sets = ckpt.sets
+    ? Object.fromEntries(Object.entries(ckpt.sets).map(([k, v]) => [k, encode(v, size(), chunks)]))
+    : undefined;
   const bin = Buffer.concat(chunks);
   const sha256 = createHash("sha256").update(bin).digest("hex");
   const binary = `ckpt-${pad(seq)}-${sha256.slice(0, 16)}.bin`;
@@ -126,6 +132,7 @@ export async function saveCheckpoint(dir: string, ckpt: Checkpoint): Promise<voi
     history: ckpt.history,
     rngState: ckpt.rngState,
     extra: ckpt.extra,
+    sets,
   };
   await writeJsonAtomic(path.join(dir, `ckpt-${pad(seq)}.json`), meta);
   await prune(dir, seq, binary);

@@ -52,3 +52,37 @@ export class CancelWatch {
     clearInterval(this.timer);
   }
 }
+
+/** Shares of a training job's percent: extraction up to 60%, the heads up to 95%, evaluation the rest. */
+const PHASE_SPAN = { extracting: [0, 60], training: [60, 95], evaluating: [95, 100] } as const;
+
+/**
+ * Whole-job progress of a training job from the fraction done of its current phase; the ETA extrapolates
+ * the job's elapsed time (since this worker started it) over the percent still to go.
+ */
+export class JobProgress {
+  private readonly started = performance.now();
+  private readonly startPercent: number;
+
+  constructor(
+    private readonly reporter: ProgressReporter,
+    startPercent = 0,
+  ) {
+    this.startPercent = startPercent;
+  }
+
+  /** Reports `fraction` (0..1) of `phase` done, with the phase's own step counters. */
+  report(
+    phase: keyof typeof PHASE_SPAN,
+    fraction: number,
+    fields: { epoch?: number; epochs?: number; step: number; steps: number; imagesPerSec?: number },
+    force = false,
+  ): void {
+    const [lo, hi] = PHASE_SPAN[phase];
+    const percent = Math.min(99.9, lo + (hi - lo) * Math.min(1, Math.max(0, fraction)));
+    const secs = (performance.now() - this.started) / 1000;
+    const gained = percent - this.startPercent;
+    const eta = gained > 0.5 && secs > 1 ? (secs * (100 - percent)) / gained : null;
+    this.reporter.report({ phase, ...fields, percent, etaSeconds: eta }, force);
+  }
+}

@@ -1,22 +1,29 @@
 import type { DatasetItem, DatasetItems } from "../datasets/schemas.js";
 import { Rng } from "../lib/rng.js";
 
-/** Training and validation items of a job, and where the validation items came from. */
+/** Where a job's validation data comes from. */
+export type ValidationSource = "val" | "validationSplit" | "none";
+
+/** Training, validation and test items of a job. */
 export interface JobSplit {
   train: DatasetItem[];
+  /** Steers training: early stopping, epoch and sweep choice, calibration, the unknown threshold. */
   val: DatasetItem[];
-  /** "val", "test", "validationSplit" or "none". */
-  valSource: string;
+  /** Evaluated once, at the end; never steers anything. */
+  test: DatasetItem[];
+  valSource: ValidationSource;
 }
 
 /**
- * Picks validation data as API.md says: the dataset's val split, else its test split, else a stratified
- * `validationSplit` fraction of train (seeded, so a resumed job gets the same split).
+ * Splits a dataset as API.md's evaluation protocol says: validation is the dataset's `val` split, else a
+ * stratified, seeded `validationSplit` fraction of `train` (so a resumed job gets the same split); the
+ * `test` split is only ever returned as `test`.
  */
 export function splitForJob(items: DatasetItems, validationSplit: number, seed: number): JobSplit {
-  if (items.val && items.val.length > 0) return { train: items.train, val: items.val, valSource: "val" };
-  if (items.test && items.test.length > 0) return { train: items.train, val: items.test, valSource: "test" };
-  if (validationSplit <= 0) return { train: items.train, val: [], valSource: "none" };
+  const test = items.test ?? [];
+  if (items.val && items.val.length > 0)
+    return { train: items.train, val: items.val, test, valSource: "val" };
+  if (validationSplit <= 0) return { train: items.train, val: [], test, valSource: "none" };
   const byClass = new Map<string, DatasetItem[]>();
   for (const item of items.train) {
     const list = byClass.get(item.label) ?? [];
@@ -35,5 +42,5 @@ export function splitForJob(items: DatasetItems, validationSplit: number, seed: 
     val.push(...list.slice(0, k));
     train.push(...list.slice(k));
   }
-  return { train, val, valSource: "validationSplit" };
+  return { train, val, test, valSource: "validationSplit" };
 }

@@ -3,17 +3,17 @@ import { UnrecoverableError } from "bullmq";
 import type { LoadedBackbone } from "../backbones/registry.js";
 import type { Context } from "../context.js";
 import { AppError } from "../errors.js";
-import type { EpochRecord, Progress, TrainParams } from "../jobs/schemas.js";
-import { Rng } from "../lib/rng.js";
+import type { EpochRecord, LeaderboardEntry, TrainParams } from "../jobs/schemas.js";
 import type { Logger } from "../logger.js";
-import type { ModelManifest } from "../models/schemas.js";
 import { modelIdForJob } from "../models/store.js";
-import { loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
-import { type FeatureSet, featuresFor } from "./features.js";
-import { HeadTrainer } from "./head.js";
-import { classificationReport } from "./metrics.js";
-import { CancelWatch, ProgressReporter } from "./progress.js";
-import { splitForJob } from "./split.js";
+import { type Checkpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
+import { resolveClassWeights } from "./class-weights.js";
+import { type BestEpoch, fitHead, type HeadProgress } from "./fit-head.js";
+import { type ExtractContext, type JobFeatures, loadJobFeatures } from "./job-features.js";
+import { CancelWatch, JobProgress, ProgressReporter } from "./progress.js";
+import { publishModel } from "./publish.js";
+import { type JobSplit, splitForJob } from "./split.js";
+import { type HeadConfig, sweepConfigs, sweptParams } from "./sweep.js";
 
 /** Thrown when the worker is shutting down: the epoch is checkpointed and the job goes back to the queue. */
 export class HandBackError extends Error {
@@ -49,211 +49,277 @@ export async function loadJobInputs(ctx: Context, jobId: string, datasetId: stri
   return { dataset, items, backbone };
 }
 
+/** The best head of the configurations trained so far. */
+export interface Winner {
+  config: number;
+  history: EpochRecord[];
+  best: BestEpoch;
+}
+
+/** Sweep state kept in each checkpoint's `extra`, beside the head being trained. */
+interface SweepState {
+  config: number;
+  finished: boolean;
+  best: Omit<BestEpoch, "weights">;
+  leaderboard: LeaderboardEntry[];
+  winner?: Omit<Winner, "best"> & { best: Omit<BestEpoch, "weights"> };
+}
+
+interface Job {
+  ctx: Context;
+  jobId: string;
+  log: Logger;
+  params: TrainParams;
+  classes: string[];
+  backbone: LoadedBackbone;
+  split: JobSplit;
+  configs: HeadConfig[];
+  ckDir: string;
+  ck?: Checkpoint;
+  progress: JobProgress;
+  reporter: ProgressReporter;
+  cancel: CancelWatch;
+  draining: () => boolean;
+}
+
 /**
- * Runs (or resumes) a training job: features from the cache or the backbone, the head trained epoch by
- * epoch with a checkpoint after each, early stopping, cancellation within one batch, then the model
- * folder written once. Progress and history go to the job record.
+ * Runs (or resumes) a training job: features from the cache or the backbone, one head per configuration
+ * (a sweep, or the job's own parameters) trained epoch by epoch with a checkpoint after each, the best on
+ * validation kept; then calibration, the unknown rule, one evaluation of the test split, and the model
+ * folder written once.
  */
 export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions): Promise<void> {
-  const record = await ctx.jobs.get(jobId);
-  if (!record) throw new UnrecoverableError(`JOB_NOT_FOUND: no record for job '${jobId}'`);
-  if (["completed", "failed", "cancelled"].includes(record.state)) return;
-  const params = record.params as TrainParams;
-  const started = Date.now();
-  await ctx.jobs.update(jobId, {
-    state: "running",
-    startedAt: record.startedAt ?? new Date(started).toISOString(),
-    attempts: (record.attempts ?? 0) + 1,
-  });
-  const { dataset, items, backbone } = await loadJobInputs(ctx, jobId, params.datasetId, params.backbone);
-  const classes = dataset.classes;
-  const split = splitForJob(items, params.validationSplit, params.seed);
-  const ckDir = path.join(ctx.paths.checkpoints, jobId);
-  const ck = await loadCheckpoint(ckDir);
-  const hp = {
-    inputDim: backbone.manifest.featureDim,
-    classes: classes.length,
-    hiddenUnits: params.hiddenUnits,
-    dropout: params.dropout,
-    learningRate: params.learningRate,
-    seed: params.seed,
-  };
-  const head = ck ? await HeadTrainer.fromState(hp, ck.head) : await HeadTrainer.create(hp);
-  const rng = new Rng(ck ? ck.rngState : params.seed);
-  const history = (ck?.history ?? []) as EpochRecord[];
-  if (ck) log.info({ epoch: ck.epoch }, "resuming from checkpoint");
-  const reporter = new ProgressReporter(async (progress) => {
-    await ctx.jobs.update(jobId, { progress });
-  });
-  const cancel = new CancelWatch(() => ctx.jobs.cancelRequested(jobId));
-  const warnings = new Set<string>(record.warnings ?? []);
-  const E = params.epochs;
-  const report = (p: Omit<Progress, "percent" | "epochs">, epochFraction: number, force = false) =>
-    reporter.report(
-      { ...p, epochs: E, percent: Math.min(99.9, ((p.epoch! - 1 + epochFraction) / E) * 100) },
-      force,
-    );
-
+  const job = await setup(ctx, jobId, log, draining);
+  if (!job) return;
   try {
-    let train: FeatureSet | undefined;
-    let trainView = -1;
-    let val: FeatureSet | undefined;
-    let secsPerStep = 0;
-    // A checkpoint written by an epoch that stopped training early ends the training on resume too.
-    const stoppedEarly = ck !== undefined && shouldStopEarly(history, params.earlyStopping);
-    for (let epoch = (ck?.epoch ?? 0) + 1; epoch <= E && !stoppedEarly; epoch++) {
-      const t0 = performance.now();
-      const view = params.augment ? ((epoch - 1) % params.augmentViews) + 1 : 0;
-      const needTrain = view !== trainView;
-      const needVal = val === undefined && split.val.length > 0;
-      const toExtract = (needTrain ? split.train.length : 0) + (needVal ? split.val.length : 0);
-      let extractedBefore = 0;
-      const extractWeight = toExtract > 0 ? 0.9 : 0;
-      const onProgress = (p: { done: number; imagesPerSec: number }) => {
-        const done = extractedBefore + p.done;
-        const eta = p.imagesPerSec > 0 ? (toExtract - done) / p.imagesPerSec : null;
-        report(
-          {
-            phase: "extracting",
-            epoch,
-            step: done,
-            steps: toExtract,
-            imagesPerSec: p.imagesPerSec,
-            etaSeconds: eta,
-          },
-          extractWeight * (done / toExtract),
-        );
-      };
-      const opts = { seed: params.seed, onProgress, shouldStop: () => cancel.cancelled };
-      if (needTrain) {
-        train = await featuresFor(ctx, params.datasetId, split.train, classes, backbone, { ...opts, view });
-        trainView = view;
-        extractedBefore = split.train.length;
-        for (const f of train.failed) warnings.add(`skipped ${f.path}: ${f.reason}`);
-      }
-      if (needVal) {
-        val = await featuresFor(ctx, params.datasetId, split.val, classes, backbone, { ...opts, view: 0 });
-        for (const f of val.failed) warnings.add(`skipped ${f.path}: ${f.reason}`);
-      }
-      if (cancel.cancelled || train!.stopped) return await markCancelled(ctx, jobId, reporter, log);
-      if (train!.n === 0)
-        throw new UnrecoverableError("NO_USABLE_IMAGES: no training image could be decoded");
-      const tTrain = performance.now();
-      const steps = Math.ceil(train!.n / params.batchSize);
-      const res = await head.trainEpoch(train!.x, train!.y, {
-        batchSize: params.batchSize,
-        rng,
-        shouldStop: () => cancel.cancelled,
-        onBatch: async (step) => {
-          const elapsed = (performance.now() - tTrain) / 1000;
-          secsPerStep = elapsed / step;
-          const eta = secsPerStep * (steps - step + (E - epoch) * steps);
-          report(
-            {
-              phase: "training",
-              epoch,
-              step,
-              steps,
-              imagesPerSec: (step * params.batchSize) / elapsed,
-              etaSeconds: eta,
-            },
-            extractWeight + (1 - extractWeight) * (step / steps),
-          );
-          if (step % 8 === 0) await new Promise((r) => setImmediate(r));
-        },
-      });
-      if (res.stopped) return await markCancelled(ctx, jobId, reporter, log);
-      const ev = val && val.n > 0 ? head.evaluate(val.x, val.y) : undefined;
-      const entry: EpochRecord = {
-        epoch,
-        loss: round(res.loss),
-        accuracy: round(res.accuracy),
-        ...(ev ? { valLoss: round(ev.loss), valAccuracy: round(ev.accuracy) } : {}),
-        seconds: round((performance.now() - t0) / 1000, 3),
-      };
-      history.push(entry);
-      await saveCheckpoint(ckDir, { epoch, head: await head.getState(), history, rngState: rng.state });
-      await reporter.flush();
-      await ctx.jobs.update(jobId, { history, warnings: [...warnings].slice(0, 100) });
-      log.info(entry, "epoch done");
-      if (shouldStopEarly(history, params.earlyStopping)) {
-        log.info({ epoch }, "early stopping");
-        break;
-      }
-      if (draining() && epoch < E) throw new HandBackError();
-    }
-
-    report({ phase: "evaluating", epoch: history.length || 1, step: 0, steps: 1 }, 1, true);
-    // Resumed from the final checkpoint (the worker died while evaluating or publishing): no epoch ran,
-    // so the features to evaluate on are not loaded yet.
-    const evalOpts = { seed: params.seed, view: 0 };
-    if (val === undefined && split.val.length > 0)
-      val = await featuresFor(ctx, params.datasetId, split.val, classes, backbone, evalOpts);
-    if (!(val && val.n > 0) && train === undefined)
-      train = await featuresFor(ctx, params.datasetId, split.train, classes, backbone, evalOpts);
-    const evalSet = val && val.n > 0 ? val : train!;
-    const ev = head.evaluate(evalSet.x, evalSet.y);
-    const rep = classificationReport(evalSet.y, ev.predicted, classes);
-    const modelId = modelIdForJob(jobId);
-    const manifest: ModelManifest = {
-      id: modelId,
-      jobId,
-      datasetId: params.datasetId,
-      backbone: params.backbone,
-      backboneHash: backbone.hash,
-      classes,
-      createdAt: new Date().toISOString(),
-      preprocessing: backbone.manifest.preprocessing,
-      featureDim: backbone.manifest.featureDim,
-      params: { ...params, epochsRun: history.length },
-      metrics: { ...rep, loss: round(ev.loss), evaluatedOn: val && val.n > 0 ? split.valSource : "train" },
-    };
-    const created = await ctx.models.publish(manifest, (dir) => head.saveModel(dir));
-    await reporter.flush();
-    await ctx.jobs.update(jobId, {
-      state: "completed",
-      finishedAt: new Date().toISOString(),
-      modelId,
-      history,
-      progress: {
-        phase: "evaluating",
-        epoch: history.length,
-        epochs: E,
-        step: 1,
-        steps: 1,
-        percent: 100,
-        etaSeconds: 0,
-      },
-    });
-    log.info(
-      { modelId, created, accuracy: rep.accuracy, seconds: (Date.now() - started) / 1000 },
-      "training job completed",
-    );
+    const features = await loadJobFeatures(extractContext(job), job.split);
+    if (features.cancelled) return await markCancelled(job);
+    if (features.trainLabels.length === 0)
+      throw new UnrecoverableError("NO_USABLE_IMAGES: no training image could be decoded");
+    const outcome = await trainHeads(job, features);
+    if (!outcome) return await markCancelled(job);
+    await publish(job, features, outcome);
   } finally {
-    cancel.stop();
-    head.dispose();
+    job.cancel.stop();
   }
 }
 
-async function markCancelled(
+async function setup(
   ctx: Context,
   jobId: string,
-  reporter: ProgressReporter,
   log: Logger,
+  draining: () => boolean,
+): Promise<Job | undefined> {
+  const record = await ctx.jobs.get(jobId);
+  if (!record) throw new UnrecoverableError(`JOB_NOT_FOUND: no record for job '${jobId}'`);
+  if (["completed", "failed", "cancelled"].includes(record.state)) return undefined;
+  const params = record.params as TrainParams;
+  await ctx.jobs.update(jobId, {
+    state: "running",
+    startedAt: record.startedAt ?? new Date().toISOString(),
+    attempts: (record.attempts ?? 0) + 1,
+  });
+  const { dataset, items, backbone } = await loadJobInputs(ctx, jobId, params.datasetId, params.backbone);
+  const ckDir = path.join(ctx.paths.checkpoints, jobId);
+  const ck = await loadCheckpoint(ckDir);
+  if (ck)
+    log.info(
+      { epoch: ck.epoch, config: (ck.extra as SweepState | undefined)?.config },
+      "resuming from checkpoint",
+    );
+  const reporter = new ProgressReporter(async (progress) => {
+    await ctx.jobs.update(jobId, { progress });
+  });
+  return {
+    ctx,
+    jobId,
+    log,
+    params,
+    classes: dataset.classes,
+    backbone,
+    split: splitForJob(items, params.validationSplit, params.seed),
+    configs: sweepConfigs(params),
+    ckDir,
+    ck,
+    progress: new JobProgress(reporter),
+    reporter,
+    cancel: new CancelWatch(() => ctx.jobs.cancelRequested(jobId)),
+    draining,
+  };
+}
+
+function extractContext(job: Job): ExtractContext {
+  return {
+    ctx: job.ctx,
+    params: job.params,
+    classes: job.classes,
+    backbone: job.backbone,
+    progress: job.progress,
+    shouldStop: () => job.cancel.cancelled,
+  };
+}
+
+/** Trains every configuration not done yet; returns the winner and the leaderboard, or undefined when cancelled. */
+async function trainHeads(
+  job: Job,
+  features: JobFeatures,
+): Promise<{ winner: Winner; leaderboard: LeaderboardEntry[] } | undefined> {
+  const { configs, params, ctx, jobId } = job;
+  const state = job.ck?.extra as SweepState | undefined;
+  let leaderboard = state?.leaderboard ?? [];
+  let winner: Winner | undefined =
+    state?.winner && job.ck?.sets?.winner
+      ? { ...state.winner, best: { ...state.winner.best, weights: job.ck.sets.winner } }
+      : undefined;
+  const start = state ? state.config + (state.finished ? 1 : 0) : 0;
+  const classWeights = resolveClassWeights(params.classWeights, job.classes, features.trainLabels);
+  const totalEpochs = configs.reduce((n, c) => n + c.epochs, 0);
+  for (let i = start; i < configs.length; i++) {
+    const config = configs[i];
+    const resume = i === state?.config && job.ck ? resumeOf(job.ck, state) : undefined;
+    const epochsBefore = configs.slice(0, i).reduce((n, c) => n + c.epochs, 0);
+    const result = await fitHead({
+      config,
+      params,
+      inputDim: job.backbone.manifest.featureDim,
+      classes: job.classes.length,
+      classWeights,
+      trainRows: features.trainRows,
+      val: features.val,
+      resume,
+      shouldStop: () => job.cancel.cancelled,
+      onBatch: async (epoch, step, steps) => {
+        job.progress.report("training", (epochsBefore + epoch - 1 + step / steps) / totalEpochs, {
+          epoch,
+          epochs: config.epochs,
+          step,
+          steps,
+        });
+        if (step % 8 === 0) await new Promise((r) => setImmediate(r));
+      },
+      onEpoch: async (p) => {
+        const extra: SweepState = { config: i, finished: p.finished, best: omitWeights(p.best), leaderboard };
+        if (p.finished) {
+          const entry = leaderboardEntry(params, config, p.history, p.best);
+          leaderboard = rank([...leaderboard, entry]);
+          if (!winner || better(p.best, winner.best))
+            winner = { config: i, history: p.history, best: p.best };
+          extra.leaderboard = leaderboard;
+        }
+        if (winner)
+          extra.winner = { config: winner.config, history: winner.history, best: omitWeights(winner.best) };
+        await saveCheckpoint(job.ckDir, {
+          epoch: p.epoch,
+          head: p.head,
+          history: p.history,
+          rngState: p.rngState,
+          extra: extra as unknown as Record<string, unknown>,
+          sets: { best: p.best.weights, ...(winner ? { winner: winner.best.weights } : {}) },
+        });
+        await job.reporter.flush();
+        await ctx.jobs.update(jobId, {
+          history: p.history,
+          ...(configs.length > 1 ? { leaderboard } : {}),
+          warnings: features.warnings.slice(0, 100),
+        });
+        job.log.info({ config: i, ...p.history[p.history.length - 1] }, "epoch done");
+        const more = !p.finished || i < configs.length - 1;
+        if (job.draining() && more) throw new HandBackError();
+      },
+    });
+    if (result.cancelled) return undefined;
+  }
+  if (!winner) throw new Error("no head configuration was trained");
+  return { winner, leaderboard };
+}
+
+function resumeOf(ck: Checkpoint, state: SweepState): HeadProgress | undefined {
+  if (!ck.sets?.best) return undefined;
+  return {
+    epoch: ck.epoch,
+    history: ck.history as EpochRecord[],
+    head: ck.head,
+    rngState: ck.rngState,
+    best: { ...state.best, weights: ck.sets.best },
+    finished: state.finished,
+  };
+}
+
+function omitWeights(b: BestEpoch): Omit<BestEpoch, "weights"> {
+  return { epoch: b.epoch, loss: b.loss, accuracy: b.accuracy };
+}
+
+/** Higher validation accuracy wins; then lower validation loss. */
+function better(a: Omit<BestEpoch, "weights">, b: Omit<BestEpoch, "weights">): boolean {
+  return a.accuracy > b.accuracy || (a.accuracy === b.accuracy && a.loss < b.loss);
+}
+
+function leaderboardEntry(
+  params: TrainParams,
+  config: HeadConfig,
+  history: EpochRecord[],
+  best: BestEpoch,
+): LeaderboardEntry {
+  const hasVal = history.some((h) => h.valLoss !== undefined);
+  return {
+    params: sweptParams(params, config),
+    ...(hasVal
+      ? { valAccuracy: best.accuracy, valLoss: best.loss }
+      : { accuracy: best.accuracy, loss: best.loss }),
+    bestEpoch: best.epoch,
+    epochsRun: history.length,
+  };
+}
+
+function rank(entries: LeaderboardEntry[]): LeaderboardEntry[] {
+  const acc = (e: LeaderboardEntry) => e.valAccuracy ?? e.accuracy ?? 0;
+  const loss = (e: LeaderboardEntry) => e.valLoss ?? e.loss ?? 0;
+  return entries.sort((a, b) => acc(b) - acc(a) || loss(a) - loss(b));
+}
+
+async function publish(
+  job: Job,
+  features: JobFeatures,
+  outcome: { winner: Winner; leaderboard: LeaderboardEntry[] },
 ): Promise<void> {
-  await reporter.flush();
-  await ctx.jobs.update(jobId, { state: "cancelled", finishedAt: new Date().toISOString() });
-  log.info("job cancelled; checkpoints kept");
+  const { ctx, jobId, params } = job;
+  const { winner } = outcome;
+  const config = job.configs[winner.config];
+  const modelId = modelIdForJob(jobId);
+  const published = await publishModel({
+    ...extractContext(job),
+    jobId,
+    modelId,
+    split: job.split,
+    features,
+    config,
+    winner,
+  });
+  if (!published) return await markCancelled(job);
+  await job.reporter.flush();
+  await ctx.jobs.update(jobId, {
+    state: "completed",
+    finishedAt: new Date().toISOString(),
+    modelId,
+    history: winner.history,
+    warnings: features.warnings.slice(0, 100),
+    ...(job.configs.length > 1 ? { leaderboard: outcome.leaderboard } : {}),
+    progress: { phase: "evaluating", step: 1, steps: 1, percent: 100, etaSeconds: 0 },
+  });
+  job.log.info(
+    {
+      modelId,
+      created: published.created,
+      accuracy: published.accuracy,
+      split: published.split,
+      params: params.sweep ? config : undefined,
+    },
+    "training job completed",
+  );
 }
 
-function shouldStopEarly(history: EpochRecord[], es: TrainParams["earlyStopping"]): boolean {
-  if (!es || history.length <= es.patience) return false;
-  const losses = history.map((h) => h.valLoss ?? h.loss);
-  const bestBefore = Math.min(...losses.slice(0, losses.length - es.patience));
-  return losses.slice(-es.patience).every((l) => l > bestBefore - es.minDelta);
-}
-
-function round(v: number, digits = 5): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
+async function markCancelled(job: Job): Promise<void> {
+  await job.reporter.flush();
+  await job.ctx.jobs.update(job.jobId, { state: "cancelled", finishedAt: new Date().toISOString() });
+  job.log.info("job cancelled; checkpoints kept");
 }

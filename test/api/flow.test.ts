@@ -122,6 +122,14 @@ describe("full flow: upload, train, evaluate, predict, batch predict, delete", (
       "rows are true classes",
     );
     assert.equal((cm[0][0] + cm[1][1]) / (2 * TEST), m.metrics.accuracy, "accuracy is the diagonal");
+    assert.equal(m.metrics.split, "test", "the dataset's test split, evaluated once");
+    assert.ok(m.metrics.macroF1 >= 0 && m.metrics.macroF1 <= 1);
+    assert.ok(m.metrics.ece >= 0 && m.metrics.ece <= 1);
+    assert.ok(m.validationMetrics.accuracy >= 0 && m.validationMetrics.accuracy <= 1);
+    assert.ok(m.calibration.temperature > 0);
+    assert.equal(typeof m.calibration.eceBefore, "number");
+    assert.equal(m.openSet.method, "mahalanobis-diag-nearest-class-mean");
+    assert.ok(m.openSet.validationRejectRate >= 0 && m.openSet.validationRejectRate <= 0.5);
 
     const list = await api().get("/v1/models");
     assert.equal(list.status, 200);
@@ -138,10 +146,17 @@ describe("full flow: upload, train, evaluate, predict, batch predict, delete", (
         .set("content-type", "image/jpeg")
         .send(photo(cls));
       assert.equal(res.status, 200, res.text);
-      assert.deepEqual(Object.keys(res.body), ["predictions"]);
+      assert.deepEqual(Object.keys(res.body), ["predictions", "unknown"]);
       assertPredictions(res.body.predictions, 2);
       assert.equal(res.body.predictions[0].label, cls, JSON.stringify(res.body));
+      assert.equal(typeof res.body.unknown, "boolean");
     }
+    const off = await api()
+      .post(`/v1/models/${modelId}/predict?unknown=off`)
+      .set("content-type", "image/jpeg")
+      .send(photo("cat"));
+    assert.equal(off.status, 200, off.text);
+    assert.deepEqual(Object.keys(off.body), ["predictions"], "unknown=off leaves it out");
     const top1 = await api()
       .post(`/v1/models/${modelId}/predict?topK=1`)
       .set("content-type", "image/jpeg")
@@ -164,7 +179,10 @@ describe("full flow: upload, train, evaluate, predict, batch predict, delete", (
     assert.equal(res.status, 200, res.text);
     assert.deepEqual(Object.keys(res.body), ["results"]);
     assert.equal(res.body.results.length, 2);
-    for (const r of res.body.results as { predictions: Prediction[] }[]) assertPredictions(r.predictions, 2);
+    for (const r of res.body.results as { predictions: Prediction[]; unknown: boolean }[]) {
+      assertPredictions(r.predictions, 2);
+      assert.equal(typeof r.unknown, "boolean");
+    }
     assert.equal(res.body.results[0].predictions[0].label, "coffee");
     assert.equal(res.body.results[1].predictions[0].label, "cat");
   });

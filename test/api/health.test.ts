@@ -111,14 +111,14 @@ describe("operations and backbones", () => {
     assertError(await request(stack.app.server).put("/healthz"), 404, "NOT_FOUND");
   });
 
-  it("GET /v1/backbones lists mobilenet_v2 as the default (1280 features, 224 input)", async () => {
+  it("GET /v1/backbones lists mobilenet_v2 as the default (3856 multi-depth features, 224 input)", async () => {
     const res = await request(stack.app.server).get("/v1/backbones");
     assert.equal(res.status, 200, res.text);
     assert.ok(Array.isArray(res.body) && res.body.length >= 1);
     const mobilenet = res.body.find((b: { id: string }) => b.id === "mobilenet_v2");
     assert.ok(mobilenet, "mobilenet_v2 is listed");
     assert.equal(mobilenet.default, true);
-    assert.equal(mobilenet.featureDim, 1280);
+    assert.equal(mobilenet.featureDim, 3856);
     assert.equal(mobilenet.inputSize, 224);
     assert.ok(["onnx", "tfjs-layers", "tfjs-graph"].includes(mobilenet.format));
     assert.match(mobilenet.runtime, /\S/);

@@ -40,14 +40,18 @@ describe("jobs API (no worker)", () => {
     assert.equal(params.datasetId, datasetId);
     assert.equal(params.epochs, 2);
     assert.equal(params.backbone, "mobilenet_v2");
-    assert.equal(params.batchSize, 64);
-    assert.equal(params.learningRate, 0.003);
+    assert.equal(params.batchSize, 256);
+    assert.equal(params.learningRate, 0.001);
     assert.equal(params.hiddenUnits, 256);
     assert.equal(params.dropout, 0.2);
     assert.equal(params.augment, false);
     assert.equal(params.validationSplit, 0.1);
     assert.equal(params.seed, 1);
     assert.deepEqual(params.earlyStopping, { patience: 3, minDelta: 0.001 });
+    assert.equal(params.lrSchedule, "cosine");
+    assert.equal(params.labelSmoothing, 0);
+    assert.equal(params.classWeights, "none");
+    assert.equal(params.sweep, undefined);
     assert.ok(await stack.queues.jobs.getJob(res.body.id), "the job is on the queue under its id");
   });
 
@@ -77,6 +81,10 @@ describe("jobs API (no worker)", () => {
     ["epochs as a word", { epochs: "many" }],
     ["earlyStopping with an unknown field", { earlyStopping: { patience: 2, extra: 1 } }],
     ["an unknown property", { colour: "blue" }],
+    ["classWeights of an unknown kind", { classWeights: "inverse" }],
+    ["a negative class weight", { classWeights: { cat: -1 } }],
+    ["a sweep of an unknown parameter", { sweep: { momentum: [0.9] } }],
+    ["a sweep with no values", { sweep: { learningRate: [] } }],
   ];
   for (const [what, extra] of invalid) {
     it(`400 VALIDATION_ERROR for ${what}`, async () => {
@@ -92,6 +100,22 @@ describe("jobs API (no worker)", () => {
       .set("content-type", "application/x-www-form-urlencoded")
       .send(`datasetId=${datasetId}`);
     assertError(res, 415, "UNSUPPORTED_MEDIA_TYPE");
+  });
+
+  it("422 for class weights naming an unknown class and for a sweep of more than 64 heads", async () => {
+    const before = await stack.ctx.jobs.list({ limit: 1000 });
+    const cw = await post({ datasetId, classWeights: { cat: 2, zebra: 3 } });
+    assertError(cw, 422, "UNKNOWN_CLASS");
+    assert.match(cw.body.error.message, /zebra/);
+    const big = {
+      learningRate: [1, 2, 3, 4, 5],
+      hiddenUnits: [1, 2, 3, 4],
+      dropout: [0, 0.1, 0.2, 0.3, 0.4],
+    };
+    assertError(await post({ datasetId, sweep: big }), 422, "SWEEP_TOO_LARGE");
+    assert.equal((await stack.ctx.jobs.list({ limit: 1000 })).length, before.length, "no job was created");
+    const ok = await post({ datasetId, classWeights: "balanced", sweep: { learningRate: [0.001, 0.003] } });
+    assert.equal(ok.status, 202, ok.text);
   });
 
   it("422 UNKNOWN_DATASET and 422 UNKNOWN_BACKBONE", async () => {

@@ -112,7 +112,7 @@ describe("BackboneRegistry", () => {
     const list = await registry.list();
     assert.equal(list[0].id, "mobilenet_v2");
     assert.equal(list[0].default, true);
-    assert.equal(list[0].featureDim, 1280);
+    assert.equal(list[0].featureDim, 3856);
     assert.deepEqual(list.map((b) => b.id).sort(), [
       "inception_v3",
       "mobilenet_v2",

@@ -34,7 +34,7 @@ describe("MicroBatcher", () => {
   });
 
   it("groups concurrent requests into batches and returns each request its own features", async () => {
-    const batcher = new MicroBatcher(bb.session, per, 1280, 8, 0);
+    const batcher = new MicroBatcher(bb.session, per, bb.manifest.featureDim, 8, 0);
     const requests = Array.from({ length: 12 }, (_, i) => inputs[i % 4]);
     const results = await Promise.all(requests.map((x) => batcher.run(x)));
     assert.equal(batcher.stats.images, 12);
@@ -51,10 +51,10 @@ describe("MicroBatcher", () => {
   });
 
   it("runs a lone request at once when idle, and waits for company with waitMs", async () => {
-    const eager = new MicroBatcher(bb.session, per, 1280, 8, 0);
+    const eager = new MicroBatcher(bb.session, per, bb.manifest.featureDim, 8, 0);
     await eager.run(inputs[0]);
     assert.deepEqual(eager.stats, { batches: 1, images: 1 });
-    const patient = new MicroBatcher(bb.session, per, 1280, 8, 50);
+    const patient = new MicroBatcher(bb.session, per, bb.manifest.featureDim, 8, 50);
     const first = patient.run(inputs[0]);
     await new Promise((r) => setTimeout(r, 10));
     await Promise.all([first, patient.run(inputs[1])]);
@@ -62,7 +62,7 @@ describe("MicroBatcher", () => {
   });
 
   it("rejects an input of the wrong size without disturbing the others", async () => {
-    const batcher = new MicroBatcher(bb.session, per, 1280, 4, 0);
+    const batcher = new MicroBatcher(bb.session, per, bb.manifest.featureDim, 4, 0);
     const [bad, good] = await Promise.allSettled([batcher.run(new Float32Array(10)), batcher.run(inputs[0])]);
     assert.equal(bad.status, "rejected");
     assert.equal(good.status, "fulfilled");
