@@ -9,13 +9,19 @@
  *   --start                 start a local server (API + workers, temp DATA_DIR) on --port (3198) and stop it after
  *   --train-per-class N     first N training images of each class in file order (default: all 6000)
  *   --test-per-class N      first N test images of each class in file order (default: all 1000)
- *   --epochs N (5)  --batch-size N (64)  --backbone ID (server default)
+ *   --epochs N  --batch-size N  --backbone ID    job parameters (default: the server's job defaults)
+ *   --sweep JSON            also run a sweep job (e.g. '{"learningRate":[0.0005,0.001,0.002],"hiddenUnits":[256,512],
+ *                           "dropout":[0.2,0.5]}') on the same dataset and compare its wall time with the single
+ *                           job's; with --start the feature cache is emptied before each job, so both extract cold
+ *   --ood DIR               photos that are not clothing (default assets/photos/natural): after training, every one
+ *                           and every test image goes through /predict; prints the share of each called unknown
+ *   --no-ood                skip that check
  *   --json                  print one JSON summary line on stdout and nothing else
  *   --no-install            do not run `apt-get install -y dataset-fashion-mnist` (done as root when the files are missing)
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -52,8 +58,11 @@ const { values: args } = parseArgs({
     port: { type: "string", default: "3198" },
     "train-per-class": { type: "string" },
     "test-per-class": { type: "string" },
-    epochs: { type: "string", default: "5" },
-    "batch-size": { type: "string", default: "64" },
+    epochs: { type: "string" },
+    "batch-size": { type: "string" },
+    sweep: { type: "string" },
+    ood: { type: "string", default: "assets/photos/natural" },
+    "no-ood": { type: "boolean", default: false },
     backbone: { type: "string" },
     json: { type: "boolean", default: false },
     "no-install": { type: "boolean", default: false },
@@ -79,6 +88,8 @@ function positiveInt(name: string, value: string | undefined): number | undefine
 interface Job {
   id: string;
   state: string;
+  params?: Record<string, unknown>;
+  leaderboard?: { params: Record<string, number>; valAccuracy?: number; valLoss?: number }[];
   startedAt?: string;
   finishedAt?: string;
   progress?: {
@@ -102,6 +113,11 @@ interface Job {
   warnings?: string[];
 }
 
+interface Prediction {
+  predictions: { label: string; probability: number }[];
+  unknown?: boolean;
+}
+
 interface Dataset {
   id: string;
   splits: Record<string, { images: number }>;
@@ -112,10 +128,14 @@ interface Model {
   id: string;
   backbone: string;
   classes: string[];
+  calibration?: { temperature: number; eceBefore: number; eceAfter: number } | null;
+  openSet?: { threshold: number; validationRejectRate: number } | null;
   metrics: {
+    split?: string;
     accuracy: number;
     loss: number;
-    evaluatedOn?: string;
+    macroF1?: number;
+    ece?: number;
     perClass: Record<string, { precision: number; recall: number; f1: number; support: number }>;
   };
 }
@@ -265,12 +285,81 @@ process.once("SIGINT", () => {
     .finally(() => process.exit(130));
 });
 
+/** Runs one training job to its end (with a cold feature cache when the server is ours); its wall time. */
+async function runJob(client: ApiClient, body: Record<string, unknown>) {
+  if (server) await rm(path.join(server.dataDir, "cache", "features"), { recursive: true, force: true });
+  const tJob = performance.now();
+  const { id } = await client.json<{ id: string }>("POST", "/v1/jobs", body);
+  runningJob = id;
+  say(`job ${id}: ${JSON.stringify(body)}`);
+  let extractImagesPerSec: number | undefined;
+  const job = await client.waitForJob<Job>(
+    id,
+    (j) => {
+      if (j.progress?.phase === "extracting" && j.progress.imagesPerSec)
+        extractImagesPerSec = j.progress.imagesPerSec;
+      if (args.json) return;
+      const line = progressLine(j, (performance.now() - tJob) / 1000);
+      process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+      lineOpen = tty;
+    },
+    2000,
+  );
+  runningJob = undefined;
+  const secs = seconds(tJob);
+  closeLine();
+  for (const w of job.warnings ?? []) say(`warning: ${w}`);
+  if (job.state !== "completed" || !job.modelId) {
+    const why = job.error ? `${job.error.code}: ${job.error.message}` : "no model";
+    throw new Error(`job ${id} ${job.state} after ${secs} s (${why})`);
+  }
+  return { job, seconds: secs, extractImagesPerSec };
+}
+
+/** Sends every photo of --ood and the test images through /predict; the share of each called unknown. */
+async function unknownCheck(client: ApiClient, modelId: string, testPerClass: number | undefined) {
+  const dir = args.ood;
+  const files = (await readdir(dir)).filter((f) => /\.(jpe?g|png|webp)$/i.test(f)).sort();
+  const photos = await Promise.all(files.map((f) => readFile(path.join(dir, f))));
+  const images = await readIdxImages(path.join(args["data-dir"], FILES.testImages));
+  const labels = await readIdxLabels(path.join(args["data-dir"], FILES.testLabels));
+  const chosen = firstPerClass(labels, testPerClass);
+  const size = images.rows * images.cols;
+  const tests = await Promise.all(
+    chosen.map((i) =>
+      sharp(Buffer.from(images.pixels.subarray(i * size, (i + 1) * size)), {
+        raw: { width: images.cols, height: images.rows, channels: 1 },
+      })
+        .png()
+        .toBuffer(),
+    ),
+  );
+  const countUnknown = async (all: Buffer[]) => {
+    const chunks: Buffer[][] = [];
+    for (let i = 0; i < all.length; i += 32) chunks.push(all.slice(i, i + 32));
+    let unknown = 0;
+    await eachLimit(chunks, 4, async (chunk) => {
+      const r = await client.predictMany<{ results: Prediction[] }>(modelId, chunk, "?topK=1");
+      unknown += r.results.filter((p) => p.unknown === true).length;
+    });
+    return unknown;
+  };
+  const oodUnknown = await countUnknown(photos);
+  const testUnknown = await countUnknown(tests);
+  return {
+    oodImages: photos.length,
+    oodUnknownRate: round(oodUnknown / Math.max(1, photos.length)),
+    testPredicted: tests.length,
+    testUnknownRate: round(testUnknown / Math.max(1, tests.length)),
+  };
+}
+
 async function main(): Promise<void> {
   const t0 = performance.now();
   const trainPerClass = positiveInt("train-per-class", args["train-per-class"]);
   const testPerClass = positiveInt("test-per-class", args["test-per-class"]);
-  const epochs = positiveInt("epochs", args.epochs)!;
-  const batchSize = positiveInt("batch-size", args["batch-size"])!;
+  const epochs = positiveInt("epochs", args.epochs);
+  const batchSize = positiveInt("batch-size", args["batch-size"]);
   const port = positiveInt("port", args.port)!;
   ensureData(args["data-dir"]);
 
@@ -317,40 +406,24 @@ async function main(): Promise<void> {
     throw new Error(`the server sees ${splitText} images, expected train ${trainImages}, test ${testImages}`);
   }
 
-  // 3. The training job, polled every 2 s.
-  const tJob = performance.now();
-  const { id } = await api.json<{ id: string }>("POST", "/v1/jobs", {
+  // 3. The training job (and a sweep to compare), polled every 2 s.
+  const params = {
     datasetId: ds.id,
-    epochs,
-    batchSize,
+    ...(epochs ? { epochs } : {}),
+    ...(batchSize ? { batchSize } : {}),
     ...(args.backbone ? { backbone: args.backbone } : {}),
-  });
-  runningJob = id;
-  say(`job ${id}: ${epochs} epochs, batch ${batchSize}, backbone ${args.backbone ?? "(server default)"}`);
-  const job = await api.waitForJob<Job>(
-    id,
-    (j) => {
-      if (args.json) return;
-      const line = progressLine(j, (performance.now() - tJob) / 1000);
-      process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-      lineOpen = tty;
-    },
-    2000,
-  );
-  runningJob = undefined;
-  const jobSeconds = seconds(tJob);
-  closeLine();
-  for (const w of job.warnings ?? []) say(`warning: ${w}`);
-  if (job.state !== "completed" || !job.modelId) {
-    const why = job.error ? `${job.error.code}: ${job.error.message}` : "no model";
-    throw new Error(`job ${id} ${job.state} after ${jobSeconds} s (${why})`);
-  }
+  };
+  const single = await runJob(api, params);
+  const job = single.job;
+  const jobSeconds = single.seconds;
+  const sweep = args.sweep ? await runJob(api, { ...params, sweep: JSON.parse(args.sweep) }) : undefined;
 
-  // 4. The model's metrics (evaluated on the test split: the dataset has no val split).
+  // 4. The model's metrics (on the test split: the dataset has no val split, so validation is part of train).
   const model = await api.json<Model>("GET", `/v1/models/${job.modelId}`);
   const m = model.metrics;
   const perClassF1 = Object.fromEntries(CLASSES.map((c) => [c, round(m.perClass[c]?.f1 ?? Number.NaN)]));
-  const macroF1 = round(CLASSES.reduce((s, c) => s + (m.perClass[c]?.f1 ?? 0), 0) / CLASSES.length);
+  const macroF1 = round(m.macroF1 ?? Number.NaN);
+  const unknownRates = args["no-ood"] ? undefined : await unknownCheck(api, model.id, testPerClass);
   const totalSeconds = seconds(t0);
 
   if (args.json) {
@@ -358,11 +431,25 @@ async function main(): Promise<void> {
       trainImages,
       testImages,
       backbone: model.backbone,
-      epochs,
+      params: job.params,
+      split: m.split,
       accuracy: round(m.accuracy),
       macroF1,
+      ece: m.ece,
+      calibration: model.calibration,
+      openSet: model.openSet,
+      ...unknownRates,
       perClassF1,
+      extractImagesPerSec: single.extractImagesPerSec,
       jobSeconds,
+      ...(sweep
+        ? {
+            sweepSeconds: sweep.seconds,
+            sweepToSingle: round(sweep.seconds / jobSeconds, 3),
+            sweepExtractImagesPerSec: sweep.extractImagesPerSec,
+            leaderboard: sweep.job.leaderboard,
+          }
+        : {}),
       uploadSeconds,
       totalSeconds,
       history: job.history,
@@ -380,10 +467,23 @@ async function main(): Promise<void> {
     );
   }
   say("");
-  say(`model ${model.id} (backbone ${model.backbone}), evaluated on: ${m.evaluatedOn ?? "test"}`);
+  say(`model ${model.id} (backbone ${model.backbone}), evaluated on: ${m.split ?? "?"}`);
   say(
-    `test accuracy: ${(m.accuracy * 100).toFixed(2)}% on ${testImages} images   macro F1: ${macroF1.toFixed(4)}`,
+    `test accuracy: ${(m.accuracy * 100).toFixed(2)}% on ${testImages} images   macro F1: ${macroF1.toFixed(4)}   ECE: ${m.ece}`,
   );
+  if (model.calibration) say(`calibration (validation): ${JSON.stringify(model.calibration)}`);
+  if (unknownRates) {
+    say(
+      `unknown: ${(unknownRates.oodUnknownRate * 100).toFixed(1)}% of ${unknownRates.oodImages} photos that are not clothing, ` +
+        `${(unknownRates.testUnknownRate * 100).toFixed(1)}% of ${unknownRates.testPredicted} test images`,
+    );
+  }
+  say(`feature extraction in the job: ${single.extractImagesPerSec ?? "?"} images/s`);
+  if (sweep) {
+    say(
+      `sweep of ${sweep.job.leaderboard?.length} heads: ${sweep.seconds} s, ${round(sweep.seconds / jobSeconds, 3)}x the single job`,
+    );
+  }
   say("");
   say("class         precision  recall      f1  support");
   for (const c of CLASSES) {

@@ -19,6 +19,19 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** POSTs images as one multipart predict request (fields `image`); the parsed JSON answer. */
+  async predictMany<T>(modelId: string, images: Buffer[], query = ""): Promise<T> {
+    const form = new FormData();
+    for (const [i, img] of images.entries()) form.append("image", new Blob([img]), `${i}.img`);
+    const res = await fetch(new URL(`/v1/models/${modelId}/predict${query}`, this.base), {
+      method: "POST",
+      body: form,
+    });
+    const text = await res.text();
+    if (!res.ok) throw new Error(`predict: HTTP ${res.status} ${text}`);
+    return JSON.parse(text) as T;
+  }
+
   /** Uploads an archive as a dataset. */
   async uploadDataset(
     archive: Buffer,
@@ -66,6 +79,8 @@ export class ApiClient {
 /** A server (API + train worker + predict worker) started by a script, on a fresh data folder. */
 export interface LocalServer {
   url: string;
+  /** Its DATA_DIR. */
+  dataDir: string;
   children: ChildProcess[];
   /** PID of the process running a given entry point. */
   pid(entry: "api" | "train" | "predict"): number;
@@ -102,5 +117,5 @@ export async function startLocalServer(port: number, env: Record<string, string>
     await stop();
     throw err;
   }
-  return { url, children, pid: (entry) => children[Object.keys(entries).indexOf(entry)].pid!, stop };
+  return { url, dataDir, children, pid: (entry) => children[Object.keys(entries).indexOf(entry)].pid!, stop };
 }
