@@ -88,11 +88,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund \
  && npm cache clean --force
 
-# Optional native TF.js backend for the head. The server tries @tensorflow/tfjs-node-gpu first and
-# falls back (tfjs-node, wasm, cpu) when it is missing or fails to load, so a failed install is only
-# reported, never fatal. Note: tfjs-node-gpu 4.x bundles TensorFlow 2.9, built for CUDA 11/cuDNN 8;
-# on this CUDA 12 image it finds no CUDA 11 libraries and runs on the CPU, which is still faster than
-# wasm for training the head. The frozen backbone (the heavy part) runs on the GPU through
+# Optional native TF.js backend for tfjs-graph backbones (the head trains on ONNX Runtime). The server
+# tries @tensorflow/tfjs-node-gpu first and falls back (tfjs-node, wasm, cpu) when it is missing or fails
+# to load, so a failed install is only reported, never fatal. Note: tfjs-node-gpu 4.x bundles TensorFlow
+# 2.9, built for CUDA 11/cuDNN 8; on this CUDA 12 image it finds no CUDA 11 libraries and runs on the CPU,
+# which is still faster than wasm. The frozen backbone (the heavy part) runs on the GPU through
 # onnxruntime's CUDA provider either way. Build with --build-arg WITH_TFJS_NODE_GPU=0 to leave it out.
 ARG WITH_TFJS_NODE_GPU=1
 RUN if [ "$WITH_TFJS_NODE_GPU" = "1" ]; then \

@@ -286,18 +286,21 @@ process.once("SIGINT", () => {
 });
 
 /** Runs one training job to its end (with a cold feature cache when the server is ours); its wall time. */
-async function runJob(client: ApiClient, body: Record<string, unknown>) {
+async function runJob(client: ApiClient, body: Record<string, unknown>, trainImages: number) {
   if (server) await rm(path.join(server.dataDir, "cache", "features"), { recursive: true, force: true });
   const tJob = performance.now();
   const { id } = await client.json<{ id: string }>("POST", "/v1/jobs", body);
   runningJob = id;
   say(`job ${id}: ${JSON.stringify(body)}`);
-  let extractImagesPerSec: number | undefined;
+  // The extraction phase's wall time, from the polls (every 2 s) that first see it and first see it end.
+  let extractFrom: number | undefined;
+  let extractTo: number | undefined;
   const job = await client.waitForJob<Job>(
     id,
     (j) => {
-      if (j.progress?.phase === "extracting" && j.progress.imagesPerSec)
-        extractImagesPerSec = j.progress.imagesPerSec;
+      const phase = j.progress?.phase;
+      if (phase === "extracting") extractFrom ??= performance.now();
+      else if (extractFrom !== undefined) extractTo ??= performance.now();
       if (args.json) return;
       const line = progressLine(j, (performance.now() - tJob) / 1000);
       process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
@@ -313,6 +316,10 @@ async function runJob(client: ApiClient, body: Record<string, unknown>) {
     const why = job.error ? `${job.error.code}: ${job.error.message}` : "no model";
     throw new Error(`job ${id} ${job.state} after ${secs} s (${why})`);
   }
+  const extractImagesPerSec =
+    extractFrom !== undefined && extractTo !== undefined
+      ? round(trainImages / ((extractTo - extractFrom) / 1000), 1)
+      : undefined;
   return { job, seconds: secs, extractImagesPerSec };
 }
 
@@ -413,10 +420,12 @@ async function main(): Promise<void> {
     ...(batchSize ? { batchSize } : {}),
     ...(args.backbone ? { backbone: args.backbone } : {}),
   };
-  const single = await runJob(api, params);
+  const single = await runJob(api, params, trainImages);
   const job = single.job;
   const jobSeconds = single.seconds;
-  const sweep = args.sweep ? await runJob(api, { ...params, sweep: JSON.parse(args.sweep) }) : undefined;
+  const sweep = args.sweep
+    ? await runJob(api, { ...params, sweep: JSON.parse(args.sweep) }, trainImages)
+    : undefined;
 
   // 4. The model's metrics (on the test split: the dataset has no val split, so validation is part of train).
   const model = await api.json<Model>("GET", `/v1/models/${job.modelId}`);

@@ -70,6 +70,9 @@ export async function extractFeatures(
   const cache = options.cache;
   const ns = FeatureCache.namespace(backbone.hash, p);
   const viewKey = FeatureCache.viewKey(view, options.augmentSeed ?? 0);
+  const present = cache ? await cache.entries(ns) : undefined;
+  /** A failed cache write (a full disk) stops caching for this run; the features are still returned. */
+  let cacheFailed = false;
   const n = sources.length;
   const out: ExtractOutcome = {
     features: new Float32Array(n * dim),
@@ -158,7 +161,7 @@ export async function extractFeatures(
         continue;
       }
       const hash = contentHash(bytes);
-      const hit = cache ? await cache.get(ns, hash, viewKey, dim) : undefined;
+      const hit = present?.has(`${hash}-${viewKey}`) ? await cache!.get(ns, hash, viewKey, dim) : undefined;
       if (hit) {
         out.features.set(hit, index * dim);
         out.ok[index] = true;
@@ -212,17 +215,21 @@ export async function extractFeatures(
           out.features.set(v, s.index * dim);
           out.ok[s.index] = true;
           done++;
-          if (cache) writes.push(cache.set(ns, s.hash, viewKey, v));
+          if (cache && !cacheFailed) {
+            try {
+              cache.set(ns, s.hash, viewKey, v);
+            } catch {
+              cacheFailed = true;
+            }
+          }
         }
       }
       progress();
     }
   };
 
-  const writes: Promise<void>[] = [];
   const producers = Array.from({ length: producersLeft }, produce);
   await Promise.all([...producers, consume()]);
-  await Promise.all(writes);
   progress();
   out.errors.sort((a, b) => a.index - b.index);
   return out;

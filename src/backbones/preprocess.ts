@@ -4,6 +4,7 @@ import { ImageError } from "../errors.js";
 import type { Rng } from "../lib/rng.js";
 import { augmentToRaw, resizedSize, roundHalfEven } from "./augment.js";
 import type { Preprocessing } from "./manifest.js";
+import { fitThumbnail, fittedSize, type SmallImage } from "./thumbnail.js";
 
 /** Default cap on width x height of an input image, checked from its header before decoding. */
 export const DEFAULT_MAX_PIXELS = 50_000_000;
@@ -31,6 +32,8 @@ const ORIENTATIONS: Record<number, [number, boolean]> = {
   7: [90, true],
   8: [270, false],
 };
+/** Formats whose 1- or 3-channel 8-bit decodes are gray or sRGB, so thumbnails can skip the libvips resize. */
+const SMALL_FORMATS: ReadonlySet<string> = new Set(["png", "jpeg", "webp", "gif"]);
 /** Alpha is flattened onto this colour before resizing (transparent pixels become white). */
 const ALPHA_BACKGROUND = "#ffffff";
 
@@ -55,6 +58,7 @@ export interface ImageInfo {
 
 interface Inspected extends ImageInfo {
   orientation: number;
+  hasAlpha: boolean;
 }
 
 interface RawImage {
@@ -91,6 +95,13 @@ export async function preprocessImage(
   const image = await inspect(bytes, maxPixels);
   let raw: RawImage;
   try {
+    if (!options.augment && isThumbnail(image, p)) {
+      const small = await decodeSmall(bytes, image, maxPixels);
+      if (small) {
+        fitThumbnail(small, p, out, offset);
+        return out;
+      }
+    }
     raw = options.augment
       ? await augmentToRaw(bytes, image.width, image.height, p, options.augment, decodeOptions(maxPixels))
       : await centerCropRaw(bytes, image, p, maxPixels);
@@ -139,7 +150,7 @@ async function centerCropRaw(
   maxPixels: number,
 ): Promise<RawImage> {
   const size = p.inputSize;
-  const fit = p.smallImages === "fit" && width <= size && height <= size;
+  const fit = isThumbnail({ width, height }, p);
   const [rw, rh] = fit ? fittedSize(width, height, size) : resizedSize(width, height, p.resizeShorter);
   const [turn, mirror] = ORIENTATIONS[orientation] ?? [0, false];
   let image = sharp(bytes, decodeOptions(maxPixels)).flatten({ background: ALPHA_BACKGROUND });
@@ -173,10 +184,34 @@ async function centerCropRaw(
   return image.toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
 }
 
-/** Size of an image scaled so that its longer side is `size` (the shorter one rounded, at least 1). */
-function fittedSize(width: number, height: number, size: number): [number, number] {
-  const scale = size / Math.max(width, height);
-  return [Math.max(1, Math.round(width * scale)), Math.max(1, Math.round(height * scale))];
+/** True for an image that `smallImages: "fit"` resizes whole: no larger than the input on both sides. */
+function isThumbnail({ width, height }: { width: number; height: number }, p: Preprocessing): boolean {
+  return p.smallImages === "fit" && width <= p.inputSize && height <= p.inputSize;
+}
+
+/**
+ * Decodes a thumbnail at its own size, EXIF-oriented, alpha flattened onto white, for {@link fitThumbnail};
+ * undefined for anything but 8-bit gray or RGB output (CMYK, 16-bit, TIFF colour spaces, ...), which takes
+ * the libvips path.
+ */
+async function decodeSmall(
+  bytes: Buffer,
+  image: Inspected,
+  maxPixels: number,
+): Promise<SmallImage | undefined> {
+  if (!SMALL_FORMATS.has(image.format)) return undefined;
+  const [turn, mirror] = ORIENTATIONS[image.orientation] ?? [0, false];
+  let pipeline = sharp(bytes, decodeOptions(maxPixels));
+  if (image.hasAlpha) pipeline = pipeline.flatten({ background: ALPHA_BACKGROUND });
+  if (mirror) pipeline = pipeline.flop();
+  if (turn !== 0) pipeline = pipeline.rotate(turn);
+  const { data, info } = await pipeline.raw().toBuffer({ resolveWithObject: true });
+  const { width, height, channels } = info;
+  const eightBit = data.length === width * height * channels;
+  if (!eightBit || !(channels === 1 || channels === 3) || width !== image.width || height !== image.height) {
+    return undefined;
+  }
+  return { data, width, height, channels };
 }
 
 function normalize(
@@ -252,7 +287,13 @@ async function inspect(bytes: Buffer, maxPixels: number): Promise<Inspected> {
     );
   }
   const oriented = meta.autoOrient ?? { width, height };
-  return { width: oriented.width, height: oriented.height, format, orientation: meta.orientation ?? 1 };
+  return {
+    width: oriented.width,
+    height: oriented.height,
+    format,
+    orientation: meta.orientation ?? 1,
+    hasAlpha: meta.hasAlpha ?? true,
+  };
 }
 
 function asImageError(err: unknown): ImageError {

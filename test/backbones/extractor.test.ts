@@ -141,6 +141,17 @@ describe("extractFeatures", () => {
     assert.ok(maxAbsDiff(aug3.features, aug.features) > 1e-2, "another seed gives other views");
   });
 
+  it("returns the features when the cache cannot be written (a full disk, a file in the way)", async () => {
+    const blocker = path.join(dir, "not-a-folder");
+    await writeFile(blocker, "x");
+    const broken = new FeatureCache(blocker);
+    const plain = await extractFeatures(good, bb, { batchSize: 8 });
+    const out = await extractFeatures(good, bb, { cache: broken, batchSize: 8 });
+    assert.deepEqual(out.errors, []);
+    assert.equal(out.computed, 3);
+    assert.deepEqual(out.features, plain.features);
+  });
+
   it("stops early when asked, leaving unprocessed items unmarked", async () => {
     let polled = 0;
     const out = await extractFeatures([...good, ...good], bb, {
