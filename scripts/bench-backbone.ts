@@ -11,7 +11,12 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { extractFeatures } from "../src/backbones/extractor.js";
-import { NSFWJS_FEATURE_LAYERS, type NsfwjsModelName, nsfwjsArtifacts } from "../src/backbones/nsfwjs.js";
+import {
+  NSFWJS_FEATURE_DIMS,
+  NSFWJS_FEATURE_LAYERS,
+  type NsfwjsModelName,
+  nsfwjsArtifacts,
+} from "../src/backbones/nsfwjs.js";
 import type { LoadedBackbone } from "../src/backbones/registry.js";
 import { openTfjsSession } from "../src/backbones/runtime/tfjs.js";
 import { loadConfig } from "../src/config.js";
@@ -104,9 +109,11 @@ try {
       layout: p.layout,
       inputSize: p.inputSize,
       outputName: m.featureOutput,
-      featureDim: m.featureDim,
+      featureDim: NSFWJS_FEATURE_DIMS[id as NsfwjsModelName],
     });
-    const tfjs: LoadedBackbone = { manifest: m, hash: `${bb.hash}-tfjs`, session };
+    // TF.js runs the network up to its final features only (no pooled depths): the same convolutions.
+    const manifest = { ...m, featureDim: NSFWJS_FEATURE_DIMS[id as NsfwjsModelName], pooledLayers: undefined };
+    const tfjs: LoadedBackbone = { manifest, hash: `${bb.hash}-tfjs`, session };
     const tfjsFiles = files.slice(0, Number(args["tfjs-images"]));
     const tline = {
       backbone: id,

@@ -11,6 +11,12 @@ export const NSFWJS_FEATURE_LAYERS: Record<NsfwjsModelName, string> = {
   inception_v3: "flatten_1",
 };
 
+/** Values per image of {@link NSFWJS_FEATURE_LAYERS}. */
+export const NSFWJS_FEATURE_DIMS: Record<NsfwjsModelName, number> = {
+  mobilenet_v2: 1280,
+  inception_v3: 2048,
+};
+
 /** Side of the square RGB input, scaled to [0, 1] (pixel / 255, no mean/std). */
 export const NSFWJS_INPUT_SIZE: Record<NsfwjsModelName, number> = {
   mobilenet_v2: 224,
