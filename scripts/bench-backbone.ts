@@ -112,7 +112,11 @@ try {
       featureDim: NSFWJS_FEATURE_DIMS[id as NsfwjsModelName],
     });
     // TF.js runs the network up to its final features only (no pooled depths): the same convolutions.
-    const manifest = { ...m, featureDim: NSFWJS_FEATURE_DIMS[id as NsfwjsModelName], pooledLayers: undefined };
+    const manifest = {
+      ...m,
+      featureDim: NSFWJS_FEATURE_DIMS[id as NsfwjsModelName],
+      pooledLayers: undefined,
+    };
     const tfjs: LoadedBackbone = { manifest, hash: `${bb.hash}-tfjs`, session };
     const tfjsFiles = files.slice(0, Number(args["tfjs-images"]));
     const tline = {
