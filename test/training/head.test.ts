@@ -7,6 +7,7 @@ import { Rng } from "../../src/lib/rng.js";
 import { initTfjs, tf } from "../../src/lib/tfjs.js";
 import { type HeadParams, type HeadState, HeadTrainer } from "../../src/training/head.js";
 import { DenseHeadPredictor } from "../../src/training/head-predictor.js";
+import { clusters, maxDiff } from "../helpers/head-data.js";
 
 const DIM = 64;
 const params: HeadParams = {
@@ -17,27 +18,6 @@ const params: HeadParams = {
   learningRate: 0.003,
   seed: 11,
 };
-
-/** `n` points around `classes` gaussian centres (std 0.5) in `dim` dimensions, unit noise, labels cycling. */
-function clusters(n: number, dim: number, classes: number, seed: number) {
-  const rng = new Rng(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
-  const centres = Array.from({ length: classes }, () => Array.from({ length: dim }, () => 0.5 * gauss()));
-  const x = new Float32Array(n * dim);
-  const y = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    y[i] = i % classes;
-    for (let j = 0; j < dim; j++) x[i * dim + j] = centres[y[i]][j] + gauss();
-  }
-  return { x, y };
-}
-
-function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 function stateDiff(a: HeadState, b: HeadState): number {
   const all = (s: HeadState) => [...s.weights, ...s.optimizer];

@@ -62,7 +62,7 @@ test("natural photos are unknown to a Fashion-MNIST model, its own test images a
   const natural = await share(photos);
   const heldOut = await share(testImages.map((i) => i.png));
   t.diagnostic(
-    `unknown: ${natural} of ${photos.length} natural photos, ${heldOut} of ${testImages.length} test images`,
+    `unknown: share ${natural} of ${photos.length} natural photos, ${heldOut} of ${testImages.length} test images`,
   );
   assert.ok(photos.length >= 40);
   assert.ok(natural >= 0.9, `natural photos called unknown: ${natural}`);
