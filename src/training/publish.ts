@@ -5,7 +5,7 @@ import { calibrate, evaluateSplit, fitOpenSet, type SplitMetrics } from "./evalu
 import type { FeatureSet } from "./features.js";
 import { HeadTrainer } from "./head.js";
 import { type ExtractContext, extractRows, type JobFeatures } from "./job-features.js";
-import { encodeClassGaussians } from "./open-set.js";
+import { encodeClassGaussians } from "./open-set-file.js";
 import type { JobSplit } from "./split.js";
 import { standardizeInPlace } from "./standardize.js";
 import type { HeadConfig } from "./sweep.js";

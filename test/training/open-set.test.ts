@@ -3,12 +3,11 @@ import { test } from "node:test";
 import { Rng } from "../../src/lib/rng.js";
 import {
   type ClassGaussians,
-  decodeClassGaussians,
-  encodeClassGaussians,
   fitClassGaussians,
   mahalanobisScores,
   rejectThreshold,
 } from "../../src/training/open-set.js";
+import { decodeClassGaussians, encodeClassGaussians } from "../../src/training/open-set-file.js";
 
 const close = (a: number, b: number, eps: number) => assert.ok(Math.abs(a - b) <= eps, `${a} != ${b}`);
 
