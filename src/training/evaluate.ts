@@ -1,6 +1,6 @@
 import type { DatasetItem } from "../datasets/schemas.js";
 import { expectedCalibrationError, fitTemperature, meanNll, softmaxRows } from "./calibration.js";
-import type { LabelledRows } from "./fit-head.js";
+import { type LabelledRows, round } from "./fit-head.js";
 import type { HeadTrainer } from "./head.js";
 import { type ClassificationReport, classificationReport } from "./metrics.js";
 import { rejectThreshold } from "./open-set.js";
@@ -94,9 +94,4 @@ export function evaluateSplit(
     },
     misclassified,
   };
-}
-
-function round(v: number, digits = 5): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }
