@@ -5,26 +5,9 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { Rng } from "../../src/lib/rng.js";
 import { initTfjs, tf } from "../../src/lib/tfjs.js";
-import { type HeadParams, type HeadState, HeadTrainer } from "../../src/training/head.js";
+import { HeadTrainer } from "../../src/training/head.js";
 import { DenseHeadPredictor } from "../../src/training/head-predictor.js";
-import { clusters, maxDiff } from "../helpers/head-data.js";
-
-const DIM = 64;
-const params: HeadParams = {
-  inputDim: DIM,
-  classes: 3,
-  hiddenUnits: 32,
-  dropout: 0.2,
-  learningRate: 0.003,
-  seed: 11,
-};
-
-function stateDiff(a: HeadState, b: HeadState): number {
-  const all = (s: HeadState) => [...s.weights, ...s.optimizer];
-  const [xs, ys] = [all(a), all(b)];
-  assert.equal(xs.length, ys.length);
-  return Math.max(...xs.map((t, i) => maxDiff(t.data, ys[i].data)));
-}
+import { clusters, DIM, maxDiff, params, stateDiff } from "../helpers/head-data.js";
 
 const data = clusters(600, DIM, 3, 1);
 let dir: string;
