@@ -4,7 +4,7 @@ import { ImageError } from "../errors.js";
 import type { Rng } from "../lib/rng.js";
 import { augmentToRaw, resizedSize, roundHalfEven } from "./augment.js";
 import type { Preprocessing } from "./manifest.js";
-import { fitThumbnail, fittedSize, type SmallImage } from "./thumbnail.js";
+import { decodeTinyPng, fitThumbnail, fittedSize, type SmallImage } from "./thumbnail.js";
 
 /** Default cap on width x height of an input image, checked from its header before decoding. */
 export const DEFAULT_MAX_PIXELS = 50_000_000;
@@ -92,6 +92,13 @@ export async function preprocessImage(
   }
   const maxPixels = pixelLimit(options.maxPixels);
   const bytes = await readInput(input);
+  if (!options.augment && p.smallImages === "fit") {
+    const tiny = decodeTinyPng(bytes, size);
+    if (tiny && tiny.width * tiny.height <= maxPixels) {
+      fitThumbnail(tiny, p, out, offset);
+      return out;
+    }
+  }
   const image = await inspect(bytes, maxPixels);
   let raw: RawImage;
   try {

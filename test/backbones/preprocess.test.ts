@@ -187,6 +187,40 @@ describe("preprocessImage, evaluation transform", () => {
     );
   });
 
+  it("smallImages fit: tiny PNGs decoded in JS match libvips' decode of the same pixels, in both layouts", async () => {
+    const fit: Preprocessing = { ...IMAGENET_224, smallImages: "fit" };
+    const photoSmall = await sharp(photo).resize(28, 20, { fit: "fill" }).removeAlpha().raw().toBuffer();
+    const gray = await sharp(photoSmall, { raw: { width: 28, height: 20, channels: 3 } })
+      .toColourspace("b-w")
+      .raw()
+      .toBuffer();
+    const cases: [string, Buffer, number][] = [
+      ["rgb", photoSmall, 3],
+      ["gray", gray, 1],
+    ];
+    for (const [what, raw, channels] of cases) {
+      const source = sharp(raw, { raw: { width: 28, height: 20, channels: channels as 1 | 3 } }).toColourspace(
+        channels === 1 ? "b-w" : "srgb",
+      );
+      const png = await source.clone().png().toBuffer();
+      const webp = await source.clone().webp({ lossless: true }).toBuffer();
+      assert.equal((await sharp(png).metadata()).channels, channels);
+      for (const layout of ["NHWC", "NCHW"] as const) {
+        const a = await preprocessImage(png, { ...fit, layout });
+        const b = await preprocessImage(webp, { ...fit, layout });
+        const worst = diffs(a, b).reduce((x, y) => Math.max(x, y));
+        assert.ok(worst < 1e-5, `${what} ${layout}: PNG and lossless WebP differ by ${worst}`);
+      }
+      const palette = await source.clone().png({ palette: true, colours: 256 }).toBuffer();
+      assert.ok(meanAbsDiff(await preprocessImage(palette, fit), await preprocessImage(png, fit)) < 0.05);
+    }
+    const png = await rawPng(photoSmall, 28, 20);
+    const idat = png.indexOf("IDAT");
+    const broken = Buffer.from(png);
+    broken[idat + 10] ^= 0xff;
+    await rejects(preprocessImage(broken, fit), /corrupt/);
+  });
+
   it("gives NCHW and NHWC outputs that are transposes of each other", async () => {
     const nchw = await preprocessImage(photo, IMAGENET_224);
     const nhwc = await preprocessImage(photo, { ...IMAGENET_224, layout: "NHWC" });
