@@ -21,35 +21,16 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
-import * as tar from "tar";
 import { ApiClient, type LocalServer, startLocalServer } from "./lib/client.js";
+import { CLASSES, eachLimit, FILES, firstPerClass, packFashionMnist } from "./lib/fashion-archive.js";
 import { readIdxImages, readIdxLabels } from "./lib/idx.js";
 
-/** Folder names of labels 0-9 (T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot). */
-const CLASSES = [
-  "t-shirt_top",
-  "trouser",
-  "pullover",
-  "dress",
-  "coat",
-  "sandal",
-  "shirt",
-  "sneaker",
-  "bag",
-  "ankle_boot",
-] as const;
 const PACKAGE = "dataset-fashion-mnist";
-const FILES = {
-  trainImages: "train-images-idx3-ubyte.gz",
-  trainLabels: "train-labels-idx1-ubyte.gz",
-  testImages: "t10k-images-idx3-ubyte.gz",
-  testLabels: "t10k-labels-idx1-ubyte.gz",
-};
 
 const { values: args } = parseArgs({
   options: {
@@ -121,7 +102,10 @@ interface Prediction {
 interface Dataset {
   id: string;
   splits: Record<string, { images: number }>;
+  rejectedCount?: number;
   rejected?: { path: string; reason: string }[];
+  progress?: { imagesPerSec: number };
+  summary?: Record<string, number>;
 }
 
 interface Model {
@@ -167,60 +151,6 @@ function ensureData(dir: string): void {
   }
   if (missing().length > 0)
     throw new Error(`${PACKAGE} installed, but ${missing().join(", ")} still missing in ${dir}`);
-}
-
-/** Indices of the first `perClass` images of each label, in file order (all of them when undefined). */
-function firstPerClass(labels: Uint8Array, perClass: number | undefined): number[] {
-  const taken = new Array<number>(CLASSES.length).fill(0);
-  const out: number[] = [];
-  labels.forEach((label, i) => {
-    if (label >= CLASSES.length)
-      throw new Error(`label ${label} at index ${i} is not a Fashion-MNIST class (0-9)`);
-    if (perClass === undefined || taken[label] < perClass) {
-      taken[label]++;
-      out.push(i);
-    }
-  });
-  const short = taken
-    .map((n, c) => [CLASSES[c], n] as const)
-    .filter(([, n]) => perClass !== undefined && n < perClass);
-  if (short.length > 0) say(`note: only ${short.map(([c, n]) => `${n} ${c}`).join(", ")} available`);
-  return out;
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight. */
-async function eachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
-/** Writes the chosen images of one split as `<root>/<split>/<class>/<index>.png`; returns the count. */
-async function writeSplit(
-  root: string,
-  split: "train" | "test",
-  perClass: number | undefined,
-): Promise<number> {
-  const prefix = split === "train" ? "train" : "test";
-  const images = await readIdxImages(path.join(args["data-dir"], FILES[`${prefix}Images`]));
-  const labels = await readIdxLabels(path.join(args["data-dir"], FILES[`${prefix}Labels`]));
-  if (images.count !== labels.length) {
-    throw new Error(`${split}: ${images.count} images but ${labels.length} labels`);
-  }
-  for (const c of CLASSES) await mkdir(path.join(root, split, c), { recursive: true });
-  const chosen = firstPerClass(labels, perClass);
-  const size = images.rows * images.cols;
-  const width = String(images.count - 1).length;
-  await eachLimit(chosen, 16, async (i) => {
-    const raw = images.pixels.subarray(i * size, (i + 1) * size);
-    const file = path.join(root, split, CLASSES[labels[i]], `${String(i).padStart(width, "0")}.png`);
-    await sharp(raw, { raw: { width: images.cols, height: images.rows, channels: 1 } })
-      .png()
-      .toFile(file);
-  });
-  return chosen.length;
 }
 
 const fmtDuration = (s: number) => {
@@ -386,11 +316,12 @@ async function main(): Promise<void> {
   const tArchive = performance.now();
   workDir = await mkdtemp(path.join(os.tmpdir(), "fashion-mnist-"));
   say(`writing PNGs into ${workDir} ...`);
-  const trainImages = await writeSplit(workDir, "train", trainPerClass);
-  const testImages = await writeSplit(workDir, "test", testPerClass);
-  const archivePath = path.join(workDir, "fashion-mnist.tar.gz");
-  await tar.c({ gzip: true, cwd: workDir, file: archivePath, portable: true }, ["train", "test"]);
-  const archiveBytes = (await stat(archivePath)).size;
+  const {
+    archivePath,
+    bytes: archiveBytes,
+    trainImages,
+    testImages,
+  } = await packFashionMnist(args["data-dir"], workDir, { train: trainPerClass, test: testPerClass }, say);
   const archiveSeconds = seconds(tArchive);
   say(
     `archive: ${trainImages} train + ${testImages} test images, ` +
@@ -400,15 +331,19 @@ async function main(): Promise<void> {
   // 2. Upload.
   const tUpload = performance.now();
   const name = `fashion-mnist-${trainPerClass ?? "all"}x${testPerClass ?? "all"}`;
-  const ds: Dataset = await api.uploadDataset(await readFile(archivePath), "fashion-mnist.tar.gz", name);
+  const accepted = await api.uploadDataset(await readFile(archivePath), "fashion-mnist.tar.gz", name);
   const uploadSeconds = seconds(tUpload);
+  const tIngest = performance.now();
+  const ds: Dataset = await api.waitForDataset(accepted.id);
+  const ingestSeconds = seconds(tIngest);
   await rm(workDir, { recursive: true, force: true });
   workDir = undefined;
   const splitText = Object.entries(ds.splits)
     .map(([s, v]) => `${s} ${v.images}`)
     .join(", ");
-  say(`dataset ${ds.id}: ${splitText} images, upload ${uploadSeconds} s`);
-  if (ds.rejected?.length) say(`warning: ${ds.rejected.length} files rejected, e.g. ${ds.rejected[0].path}`);
+  say(`dataset ${ds.id}: ${splitText} images, upload ${uploadSeconds} s, ingestion ${ingestSeconds} s`);
+  say(`dataset report summary: ${JSON.stringify(ds.summary)}`);
+  if (ds.rejected?.length) say(`warning: ${ds.rejectedCount} files rejected, e.g. ${ds.rejected[0].path}`);
   if (ds.splits.train?.images !== trainImages || ds.splits.test?.images !== testImages) {
     throw new Error(`the server sees ${splitText} images, expected train ${trainImages}, test ${testImages}`);
   }
@@ -460,6 +395,8 @@ async function main(): Promise<void> {
           }
         : {}),
       uploadSeconds,
+      ingestSeconds,
+      datasetSummary: ds.summary,
       totalSeconds,
       history: job.history,
     };
@@ -508,7 +445,7 @@ async function main(): Promise<void> {
   }
   say("");
   say(
-    `wall times: archive ${archiveSeconds} s, upload ${uploadSeconds} s, job ${jobSeconds} s, total ${totalSeconds} s`,
+    `wall times: archive ${archiveSeconds} s, upload ${uploadSeconds} s, ingestion ${ingestSeconds} s, job ${jobSeconds} s, total ${totalSeconds} s`,
   );
 }
 

@@ -51,7 +51,7 @@ export async function buildApp({ ctx, queues }: AppOptions) {
 
   await app.register(healthRoutes, { ctx });
   await app.register(backboneRoutes, { ctx });
-  await app.register(datasetRoutes, { ctx });
+  await app.register(datasetRoutes, { ctx, queues });
   await app.register(jobRoutes, { ctx, queues });
   await app.register(modelRoutes, { ctx, queues });
   return app;

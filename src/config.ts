@@ -44,6 +44,8 @@ export const EnvSchema = Type.Object({
   MAX_UNPACKED_BYTES: Type.Integer({ minimum: 1, default: 8 * 1024 ** 3 }),
   MAX_IMAGE_PIXELS: Type.Integer({ minimum: 1, default: 50_000_000 }),
   TRAIN_CONCURRENCY: Type.Integer({ minimum: 1, maximum: 64, default: 1 }),
+  /** Datasets each training worker ingests at once (0: this worker ingests none). */
+  INGEST_CONCURRENCY: Type.Integer({ minimum: 0, maximum: 16, default: 1 }),
   PREDICT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
   /** With 0, a request runs at once when the backbone is idle and waits for the running batch otherwise. */
   PREDICT_WAIT_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),

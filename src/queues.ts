@@ -4,12 +4,18 @@ import Type, { type Static } from "typebox";
 
 /** Long-running jobs (training, batch inference). */
 export const JOBS_QUEUE = "jobs";
+/** Dataset ingestion: unpack, decode and check an uploaded archive, then write the report. */
+export const INGEST_QUEUE = "ingest";
 /** Online prediction requests, micro-batched by predict workers. */
 export const PREDICT_QUEUE = "predict";
 
 /** Payload of a job on {@link JOBS_QUEUE}: the record in the JobStore holds the rest. */
 export const JobPayloadSchema = Type.Object({ jobId: Type.String() });
 export type JobPayload = Static<typeof JobPayloadSchema>;
+
+/** Payload of an ingestion job on {@link INGEST_QUEUE}. */
+export const IngestPayloadSchema = Type.Object({ datasetId: Type.String() });
+export type IngestPayload = Static<typeof IngestPayloadSchema>;
 
 /** Payload of one online prediction on {@link PREDICT_QUEUE}. */
 export const PredictPayloadSchema = Type.Object({
@@ -38,15 +44,21 @@ export function createRedis(url: string, options: { lazy?: boolean } = {}): Redi
 /** The queues the API talks to. */
 export interface Queues {
   jobs: Queue<JobPayload>;
+  ingest: Queue<IngestPayload>;
   predict: Queue<PredictPayload, PredictResult>;
   predictEvents: QueueEvents;
   close(): Promise<void>;
 }
 
-/** Opens both queues (and the predict queue's events) under one prefix. */
+/** Opens the queues (and the predict queue's events) under one prefix. */
 export function openQueues(connection: Redis, prefix: string): Queues {
   const conn = connection as unknown as ConnectionOptions;
   const jobs = new Queue<JobPayload>(JOBS_QUEUE, { connection: conn, prefix });
+  const ingest = new Queue<IngestPayload>(INGEST_QUEUE, {
+    connection: conn,
+    prefix,
+    defaultJobOptions: { removeOnComplete: 1000, removeOnFail: 1000 },
+  });
   const predict = new Queue<PredictPayload, PredictResult>(PREDICT_QUEUE, {
     connection: conn,
     prefix,
@@ -64,10 +76,11 @@ export function openQueues(connection: Redis, prefix: string): Queues {
   predictEvents.setMaxListeners(0);
   return {
     jobs,
+    ingest,
     predict,
     predictEvents,
     async close() {
-      await Promise.allSettled([jobs.close(), predict.close(), predictEvents.close()]);
+      await Promise.allSettled([jobs.close(), ingest.close(), predict.close(), predictEvents.close()]);
       eventsConnection.disconnect();
     },
   };

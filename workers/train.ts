@@ -1,5 +1,6 @@
 import { type ConnectionOptions, DelayedError, UnrecoverableError, Worker } from "bullmq";
 import { createContext } from "../src/context.js";
+import { createIngestWorker } from "../src/datasets/ingest-worker.js";
 import { configOrExit, onShutdown } from "../src/lib/process.js";
 import { createLogger } from "../src/logger.js";
 import { runPredictJob } from "../src/models/predict-job.js";
@@ -59,11 +60,13 @@ worker.on("failed", (job, err) => {
     .catch(() => undefined);
 });
 worker.on("error", (err) => logger.error({ err: err.message }, "worker error"));
+const ingest =
+  config.INGEST_CONCURRENCY > 0 ? createIngestWorker(ctx, logger, config.INGEST_CONCURRENCY) : undefined;
 
 onShutdown(
   async () => {
     draining = true;
-    await worker.close();
+    await Promise.all([worker.close(), ingest?.close()]);
     await ctx.close();
   },
   (msg) => logger.info(msg),

@@ -3,6 +3,16 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 
+/** The fields of a dataset record that scripts read. */
+export interface Dataset {
+  id: string;
+  state: "ingesting" | "ready" | "failed";
+  splits: Record<string, { images: number }>;
+  progress?: { files: number; done: number; percent: number; imagesPerSec: number };
+  summary?: Record<string, number>;
+  error?: { code: string; message: string };
+}
+
 /** A minimal client of the v1 HTTP API, as any user would write it (fetch + JSON). */
 export class ApiClient {
   constructor(readonly base: string) {}
@@ -32,19 +42,27 @@ export class ApiClient {
     return JSON.parse(text) as T;
   }
 
-  /** Uploads an archive as a dataset. */
-  async uploadDataset(
-    archive: Buffer,
-    fileName: string,
-    name: string,
-  ): Promise<{ id: string; splits: Record<string, { images: number }> }> {
+  /** Uploads an archive as a dataset: the `202` answer (state `ingesting`). */
+  async uploadDataset(archive: Buffer, fileName: string, name: string): Promise<Dataset> {
     const form = new FormData();
     form.append("name", name);
     form.append("file", new Blob([archive]), fileName);
     const res = await fetch(new URL("/v1/datasets", this.base), { method: "POST", body: form });
     const text = await res.text();
-    if (res.status !== 201) throw new Error(`upload: HTTP ${res.status} ${text}`);
+    if (res.status !== 202) throw new Error(`upload: HTTP ${res.status} ${text}`);
     return JSON.parse(text);
+  }
+
+  /** Polls a dataset until it is `ready` (returned) or `failed` (thrown), calling `onPoll` with each state. */
+  async waitForDataset(id: string, onPoll?: (d: Dataset) => void, intervalMs = 250): Promise<Dataset> {
+    for (;;) {
+      const dataset = await this.json<Dataset>("GET", `/v1/datasets/${id}`);
+      onPoll?.(dataset);
+      if (dataset.state === "ready") return dataset;
+      if (dataset.state === "failed")
+        throw new Error(`dataset ${id} failed: ${JSON.stringify(dataset.error)}`);
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
   }
 
   /** Polls a job until it finishes, calling `onPoll` with each state. */

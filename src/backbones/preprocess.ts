@@ -250,7 +250,8 @@ function normalize(
   }
 }
 
-function decodeOptions(maxPixels: number): SharpOptions {
+/** sharp's options for untrusted input: strict decoding, at most `maxPixels`. */
+export function decodeOptions(maxPixels: number): SharpOptions {
   return { failOn: FAIL_ON, limitInputPixels: maxPixels };
 }
 
@@ -272,6 +273,16 @@ async function readInput(input: Buffer | string): Promise<Buffer> {
   }
   if (bytes.length === 0) throw new ImageError("empty file");
   return bytes;
+}
+
+/**
+ * Reads an image's header: accepted format, within `maxPixels` and the aspect ratio limit.
+ *
+ * @throws ImageError with a short reason.
+ */
+export async function inspectImage(bytes: Buffer, maxPixels: number): Promise<ImageInfo> {
+  const { width, height, format } = await inspect(bytes, maxPixels);
+  return { width, height, format };
 }
 
 async function inspect(bytes: Buffer, maxPixels: number): Promise<Inspected> {
@@ -303,7 +314,8 @@ async function inspect(bytes: Buffer, maxPixels: number): Promise<Inspected> {
   };
 }
 
-function asImageError(err: unknown): ImageError {
+/** An ImageError with the first line of a decoder's message (at most 200 characters). */
+export function asImageError(err: unknown): ImageError {
   if (err instanceof ImageError) return err;
   const message = err instanceof Error ? err.message : String(err);
   let line = message.split("\n").find((l) => l.trim().length > 0) ?? "unknown error";

@@ -73,6 +73,7 @@ export async function extractTar(archivePath: string, gzipped: boolean, sink: Ar
   parser.on("error", fail);
   parser.on("end", () => settle());
   source.on("error", fail);
+  source.on("data", (chunk) => sink.read(chunk.length));
   gunzip?.on("error", fail);
 
   const writable = parser as unknown as NodeJS.WritableStream;

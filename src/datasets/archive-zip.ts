@@ -19,6 +19,7 @@ export async function extractZip(archivePath: string, sink: ArchiveSink): Promis
   });
   try {
     for (let entry = await nextEntry(zip); entry !== null; entry = await nextEntry(zip)) {
+      sink.read(entry.compressedSize);
       const rel = sink.accept(entry.fileName, zipEntryKind(entry));
       if (rel === null) continue;
       const { uncompressedSize, compressedSize } = entry;

@@ -1,5 +1,5 @@
 import { createWriteStream } from "node:fs";
-import { mkdir, open, readdir, rm } from "node:fs/promises";
+import { mkdir, open, readdir, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import { AppError, BadRequestError, PayloadTooLargeError } from "../errors.js";
@@ -14,10 +14,35 @@ export interface ExtractLimits {
   maxUnpackedBytes: number;
 }
 
+/** Options of {@link extractArchive}. */
+export interface ExtractOptions {
+  /** Which accepted files to write; the others are counted toward the limits and dropped. Default: all. */
+  keep?: (rel: string) => boolean;
+  /**
+   * Called with the whole body of each kept file once it is written, at most `concurrency` at once (the
+   * archive is not read further meanwhile). A kept file over `maxFileBytes` is dropped and listed in
+   * `oversized` instead.
+   */
+  onFile?: (rel: string, bytes: Buffer) => Promise<void>;
+  /** Files handed to `onFile` at once (default 8). */
+  concurrency?: number;
+  /** Largest file buffered for `onFile` (default 64 MiB). */
+  maxFileBytes?: number;
+  /** Compressed archive bytes read so far, for progress. */
+  onRead?: (bytes: number) => void;
+}
+
+/** Skipped entries listed in {@link ExtractResult.ignored} at most; the rest are only counted. */
+export const MAX_LISTED_IGNORED = 1000;
+
 /** What {@link extractArchive} unpacked: written files and skipped entries, as relative POSIX paths. */
 export interface ExtractResult {
   files: string[];
+  /** The first {@link MAX_LISTED_IGNORED} skipped entries. */
   ignored: string[];
+  ignoredCount: number;
+  /** Kept files over `maxFileBytes`, dropped. */
+  oversized: string[];
 }
 
 /** The kind of an archive entry, as the zip or tar reader understands it. */
@@ -38,6 +63,8 @@ export interface ArchiveSink {
   count(bytes: number): void;
   /** Streams an accepted entry's body to its file, counting bytes; never overwrites anything. */
   write(rel: string, body: AsyncIterable<Buffer>): Promise<void>;
+  /** Compressed bytes read from the archive. */
+  read(bytes: number): void;
 }
 
 const JUNK_NAMES = new Set(["thumbs.db", "desktop.ini"]);
@@ -61,11 +88,12 @@ export async function extractArchive(
   archivePath: string,
   destDir: string,
   limits: ExtractLimits,
+  options: ExtractOptions = {},
 ): Promise<ExtractResult> {
   const format = await sniffFormat(archivePath);
   const root = path.resolve(destDir);
   const existed = await prepareDestination(root);
-  const extraction = new Extraction(root, limits);
+  const extraction = new Extraction(root, limits, options);
   try {
     if (format === "zip") await extractZip(archivePath, extraction);
     else await extractTar(archivePath, format === "tar.gz", extraction);
@@ -73,7 +101,34 @@ export async function extractArchive(
     await removeWritten(root, existed);
     throw toArchiveError(err, format);
   }
-  return { files: extraction.files.sort(), ignored: extraction.ignored };
+  return {
+    files: extraction.files.sort(),
+    ignored: extraction.ignored,
+    ignoredCount: extraction.ignoredCount,
+    oversized: extraction.oversized.sort(),
+  };
+}
+
+/** Bounds how many async tasks run at once. */
+class Slots {
+  private busy = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly size: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.busy < this.size) {
+      this.busy++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.busy--;
+  }
 }
 
 /**
@@ -99,14 +154,28 @@ export function isJunkPath(relPath: string): boolean {
 class Extraction implements ArchiveSink {
   readonly files: string[] = [];
   readonly ignored: string[] = [];
+  readonly oversized: string[] = [];
+  ignoredCount = 0;
   private bytes = 0;
   private entries = 0;
   private accepted = 0;
+  private readonly slots: Slots;
 
   constructor(
     private readonly root: string,
     readonly limits: ExtractLimits,
-  ) {}
+    private readonly options: ExtractOptions = {},
+  ) {
+    this.slots = new Slots(Math.max(1, options.concurrency ?? 8));
+  }
+
+  private ignore(rel: string): void {
+    if (this.ignoredCount++ < MAX_LISTED_IGNORED) this.ignored.push(rel);
+  }
+
+  read(bytes: number): void {
+    this.options.onRead?.(bytes);
+  }
 
   accept(name: string, kind: EntryKind): string | null {
     const rel = safeEntryPath(name);
@@ -119,12 +188,12 @@ class Extraction implements ArchiveSink {
       throw new PayloadTooLargeError(`archive has more than ${this.limits.maxFiles * 4 + 1000} entries`);
     }
     if (kind === "directory") {
-      if (rel !== "") this.ignored.push(`${rel}/`);
+      if (rel !== "") this.ignore(`${rel}/`);
       return null;
     }
     if (rel === "") throw unsafe(name, "has no file name");
-    if (isJunkPath(rel)) {
-      this.ignored.push(rel);
+    if (isJunkPath(rel) || this.options.keep?.(rel) === false) {
+      this.ignore(rel);
       return null;
     }
     if (++this.accepted > this.limits.maxFiles) {
@@ -145,6 +214,15 @@ class Extraction implements ArchiveSink {
   async write(rel: string, body: AsyncIterable<Buffer>): Promise<void> {
     const target = path.resolve(this.root, rel);
     try {
+      if (this.options.onFile) {
+        await this.slots.acquire();
+        try {
+          await this.writeBuffered(rel, target, body, this.options.onFile);
+        } finally {
+          this.slots.release();
+        }
+        return;
+      }
       await mkdir(path.dirname(target), { recursive: true });
       const count = (bytes: number) => this.count(bytes);
       const counted = async function* (source: AsyncIterable<Buffer>) {
@@ -166,9 +244,40 @@ class Extraction implements ArchiveSink {
     }
     this.files.push(rel);
   }
+
+  private async writeBuffered(
+    rel: string,
+    target: string,
+    body: AsyncIterable<Buffer>,
+    onFile: (rel: string, bytes: Buffer) => Promise<void>,
+  ): Promise<void> {
+    const max = this.options.maxFileBytes ?? 64 * 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      this.count(chunk.length);
+      size += chunk.length;
+      if (size <= max) chunks.push(chunk);
+      else chunks.length = 0;
+    }
+    if (size > max) {
+      this.oversized.push(rel);
+      return;
+    }
+    const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, bytes, { flag: "wx" });
+    this.files.push(rel);
+    await onFile(rel, bytes);
+  }
 }
 
-async function sniffFormat(archivePath: string): Promise<"zip" | "tar" | "tar.gz"> {
+/**
+ * The format of an archive file from its magic bytes.
+ *
+ * @throws BadRequestError `EMPTY_UPLOAD` for an empty file, `INVALID_ARCHIVE` for anything but zip or tar.
+ */
+export async function sniffFormat(archivePath: string): Promise<"zip" | "tar" | "tar.gz"> {
   const handle = await open(archivePath, "r");
   try {
     const head = Buffer.alloc(512);

@@ -112,6 +112,11 @@ function wrapperDepth(paths: string[][]): number {
   return paths.some((segments) => segments.length > 2) ? 1 : 0;
 }
 
+/** Whether a path has an image file extension (jpg, jpeg, png, webp, gif, tif, tiff). */
+export function isImagePath(file: string): boolean {
+  return IMAGE_EXTENSION.test(file);
+}
+
 function splitOf(segment: string | undefined): SplitName | undefined {
   return segment === undefined ? undefined : SPLIT_ALIASES.get(segment.toLowerCase());
 }

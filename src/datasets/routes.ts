@@ -1,17 +1,42 @@
 import { randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
-import { mkdir, rm } from "node:fs/promises";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { pipeline } from "node:stream/promises";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyRequest } from "fastify";
 import Type from "typebox";
 import type { Context } from "../context.js";
-import { BadRequestError, PayloadTooLargeError, UnsupportedMediaTypeError } from "../errors.js";
+import {
+  BadRequestError,
+  ConflictError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from "../errors.js";
+import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
-import { DatasetSchema } from "./schemas.js";
+import type { Queues } from "../queues.js";
+import { sniffFormat } from "./archive.js";
+import { isImagePath } from "./layout.js";
+import { DatasetReportSchema } from "./report.js";
+import { DatasetListItemSchema, DatasetSchema } from "./schemas.js";
 
-/** The datasets API: upload (multipart archive), list, get, delete. */
-export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (app, { ctx }) => {
+const MEDIA_TYPES: Record<string, string> = {
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".png": "image/png",
+  ".webp": "image/webp",
+  ".gif": "image/gif",
+  ".tif": "image/tiff",
+  ".tiff": "image/tiff",
+};
+
+/** The datasets API: upload (multipart archive, ingested on the queue), list, get, report, images, delete. */
+export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (
+  app,
+  { ctx, queues },
+) => {
   const { config, datasets, paths } = ctx;
 
   app.post(
@@ -20,9 +45,10 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
       schema: {
         tags: ["datasets"],
         summary:
-          "Upload a dataset archive (.zip, .tar, .tar.gz, .tgz) as multipart field `file`, optional field `name`",
+          "Upload a dataset archive (.zip, .tar, .tar.gz, .tgz) as multipart field `file`, optional field `name`; " +
+          "it is ingested on the queue (state `ingesting`, then `ready` or `failed`)",
         consumes: ["multipart/form-data"],
-        response: { 201: DatasetSchema, ...errorResponses(400, 413, 415) },
+        response: { 202: DatasetSchema, ...errorResponses(400, 413, 415, 503) },
       },
     },
     async (req, reply) => {
@@ -33,37 +59,22 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
       }
       await mkdir(paths.uploads, { recursive: true });
       const upload = path.join(paths.uploads, `${randomUUID()}.upload`);
-      let name: string | undefined;
-      let fileName: string | undefined;
       try {
-        for await (const part of req.parts({
-          limits: { fileSize: config.MAX_UPLOAD_BYTES, files: 1, fields: 10 },
-        })) {
-          if (part.type === "file") {
-            if (part.fieldname !== "file")
-              throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'file'`);
-            fileName = part.filename;
-            await pipeline(part.file, createWriteStream(upload));
-            if (part.file.truncated) {
-              throw new PayloadTooLargeError(`upload exceeds the limit of ${config.MAX_UPLOAD_BYTES} bytes`);
-            }
-          } else if (part.fieldname === "name") {
-            name = String(part.value).trim().slice(0, 200);
-          }
+        const { fileName, name } = await receiveUpload(req, upload, config.MAX_UPLOAD_BYTES);
+        await sniffFormat(upload);
+        const dataset = await datasets.create(upload, name || stripArchiveExt(fileName) || "dataset");
+        try {
+          await queues.ingest.add(
+            "ingest",
+            { datasetId: dataset.id },
+            { jobId: `ingest-${dataset.id}`, attempts: 3, backoff: { type: "exponential", delay: 2000 } },
+          );
+        } catch (err) {
+          await datasets.delete(dataset.id).catch(() => undefined);
+          throw err;
         }
-        if (fileName === undefined)
-          throw new BadRequestError("missing multipart field 'file' with the archive", "MISSING_FILE");
-        const datasetName = name || stripArchiveExt(fileName) || "dataset";
-        const dataset = await datasets.createFromArchive(upload, datasetName, {
-          maxFiles: config.MAX_ARCHIVE_FILES,
-          maxUnpackedBytes: config.MAX_UNPACKED_BYTES,
-          maxImagePixels: config.MAX_IMAGE_PIXELS,
-        });
-        req.log.info(
-          { datasetId: dataset.id, images: dataset.splits.train.images, rejected: dataset.rejected.length },
-          "dataset created",
-        );
-        return reply.status(201).header("location", `/v1/datasets/${dataset.id}`).send(dataset);
+        req.log.info({ datasetId: dataset.id }, "dataset uploaded, ingestion queued");
+        return reply.status(202).header("location", `/v1/datasets/${dataset.id}`).send(dataset);
       } finally {
         await rm(upload, { force: true });
       }
@@ -72,8 +83,14 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
 
   app.get(
     "/v1/datasets",
-    { schema: { tags: ["datasets"], response: { 200: Type.Array(DatasetSchema) } } },
-    () => datasets.list(),
+    {
+      schema: {
+        tags: ["datasets"],
+        querystring: PageQuery,
+        response: { 200: PageOf(DatasetListItemSchema, "DatasetPage"), ...errorResponses(400) },
+      },
+    },
+    async (req) => paginate(await datasets.list(), req.query.limit, req.query.cursor),
   );
 
   app.get(
@@ -88,21 +105,109 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async 
     (req) => datasets.get(req.params.id),
   );
 
+  app.get(
+    "/v1/datasets/:id/report",
+    {
+      schema: {
+        tags: ["datasets"],
+        summary: "Duplicates, near duplicates, leaks, conflicts, imbalance and rejected files",
+        params: IdParams,
+        response: { 200: DatasetReportSchema, ...errorResponses(404, 409) },
+      },
+    },
+    async (req) => {
+      const dataset = await datasets.get(req.params.id);
+      if (dataset.state !== "ready") {
+        throw new ConflictError(
+          `dataset '${dataset.id}' is ${dataset.state}: no report`,
+          "DATASET_NOT_READY",
+        );
+      }
+      const report = await datasets.report(dataset.id);
+      if (!report) throw new NotFoundError("report of dataset", dataset.id);
+      return report;
+    },
+  );
+
+  app.get(
+    "/v1/datasets/:id/images/*",
+    {
+      schema: {
+        tags: ["datasets"],
+        summary: "One image of a ready dataset, by its path in the archive",
+        params: Type.Object({
+          id: IdParams.properties.id,
+          "*": Type.String({ minLength: 1, maxLength: 1024 }),
+        }),
+        response: { 200: Type.Unsafe({ type: "string", format: "binary" }), ...errorResponses(404) },
+      },
+    },
+    async (req, reply) => {
+      const rel = req.params["*"];
+      await datasets.get(req.params.id);
+      const root = datasets.filesDir(req.params.id);
+      const file = path.resolve(root, rel);
+      const inside = file.startsWith(root + path.sep) && isImagePath(rel) && !rel.includes("\0");
+      const found = inside ? await stat(file).catch(() => undefined) : undefined;
+      if (!found?.isFile()) throw new NotFoundError("image", rel);
+      return reply
+        .header("content-type", MEDIA_TYPES[path.extname(file).toLowerCase()] ?? "application/octet-stream")
+        .header("cache-control", "private, max-age=3600")
+        .send(createReadStream(file));
+    },
+  );
+
   app.delete(
     "/v1/datasets/:id",
     {
       schema: {
         tags: ["datasets"],
         params: IdParams,
-        response: { 204: Type.Null(), ...errorResponses(404) },
+        response: { 204: Type.Null(), ...errorResponses(404, 409) },
       },
     },
     async (req, reply) => {
-      await datasets.delete(req.params.id);
+      const dataset = await datasets.get(req.params.id);
+      if (dataset.state === "ingesting") {
+        throw new ConflictError(`dataset '${dataset.id}' is being ingested`, "DATASET_IN_USE");
+      }
+      const users = await ctx.jobs.activeOn(dataset.id);
+      if (users.length > 0) {
+        throw new ConflictError(
+          `dataset '${dataset.id}' is needed by ${users.length === 1 ? "job" : "jobs"} ${users.join(", ")}`,
+          "DATASET_IN_USE",
+        );
+      }
+      await datasets.delete(dataset.id);
       return reply.status(204).send(null);
     },
   );
 };
+
+/** Streams the multipart `file` field to `target`; returns its file name and the `name` field. */
+async function receiveUpload(
+  req: FastifyRequest,
+  target: string,
+  maxBytes: number,
+): Promise<{ fileName: string; name?: string }> {
+  let name: string | undefined;
+  let fileName: string | undefined;
+  for await (const part of req.parts({ limits: { fileSize: maxBytes, files: 1, fields: 10 } })) {
+    if (part.type === "file") {
+      if (part.fieldname !== "file")
+        throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'file'`);
+      fileName = part.filename;
+      await pipeline(part.file, createWriteStream(target));
+      if (part.file.truncated)
+        throw new PayloadTooLargeError(`upload exceeds the limit of ${maxBytes} bytes`);
+    } else if (part.fieldname === "name") {
+      name = String(part.value).trim().slice(0, 200);
+    }
+  }
+  if (fileName === undefined)
+    throw new BadRequestError("missing multipart field 'file' with the archive", "MISSING_FILE");
+  return { fileName, name };
+}
 
 function stripArchiveExt(file: string): string {
   return path.basename(file).replace(/\.(zip|tar|tar\.gz|tgz)$/i, "");

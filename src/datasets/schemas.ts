@@ -1,30 +1,61 @@
 import Type, { type Static } from "typebox";
+import { DatasetReportSummarySchema } from "./report.js";
 
 const SplitSummary = Type.Object({
   images: Type.Integer(),
   perClass: Type.Record(Type.String(), Type.Integer()),
 });
 
+/** Ingestion progress: archive files seen, images decoded, percent of the archive read. */
+export const IngestProgressSchema = Type.Object({
+  files: Type.Integer({ description: "Archive entries seen so far" }),
+  done: Type.Integer({ description: "Images decoded and checked so far" }),
+  percent: Type.Number(),
+  imagesPerSec: Type.Number(),
+});
+export type IngestProgress = Static<typeof IngestProgressSchema>;
+
+/** Rejected files shown in a dataset record; the report lists them all. */
+export const MAX_LISTED_REJECTED = 100;
+
+const RejectedFile = Type.Object({ path: Type.String(), reason: Type.String() });
+
+const datasetFields = {
+  id: Type.String(),
+  name: Type.String(),
+  createdAt: Type.String({ format: "date-time" }),
+  state: Type.Union([Type.Literal("ingesting"), Type.Literal("ready"), Type.Literal("failed")]),
+  progress: Type.Optional(IngestProgressSchema),
+  classes: Type.Array(Type.String(), { description: "Empty until ready" }),
+  splits: Type.Object({
+    train: SplitSummary,
+    val: Type.Optional(SplitSummary),
+    test: Type.Optional(SplitSummary),
+  }),
+  rejectedCount: Type.Integer({ description: "Files that are not usable images" }),
+  ignored: Type.Integer({
+    description: "Archive entries that are not images of the layout (junk, stray files)",
+  }),
+  summary: Type.Optional(DatasetReportSummarySchema),
+  error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+  readyAt: Type.Optional(Type.String({ format: "date-time" })),
+};
+
 /** A dataset as the API shows it. */
 export const DatasetSchema = Type.Object(
   {
-    id: Type.String(),
-    name: Type.String(),
-    createdAt: Type.String({ format: "date-time" }),
-    classes: Type.Array(Type.String()),
-    splits: Type.Object({
-      train: SplitSummary,
-      val: Type.Optional(SplitSummary),
-      test: Type.Optional(SplitSummary),
-    }),
-    rejected: Type.Array(Type.Object({ path: Type.String(), reason: Type.String() })),
-    ignored: Type.Integer({
-      description: "Archive entries that are not images of the layout (junk, stray files)",
+    ...datasetFields,
+    rejected: Type.Array(RejectedFile, {
+      description: `The first ${MAX_LISTED_REJECTED} rejected files; the report lists them all`,
     }),
   },
   { title: "Dataset" },
 );
 export type Dataset = Static<typeof DatasetSchema>;
+
+/** A dataset in a list: counts only. */
+export const DatasetListItemSchema = Type.Object(datasetFields, { title: "DatasetListItem" });
+export type DatasetListItem = Static<typeof DatasetListItemSchema>;
 
 /** One image of a dataset: path relative to the dataset's files folder, and its class. */
 export interface DatasetItem {

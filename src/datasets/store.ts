@@ -1,105 +1,76 @@
 import { randomUUID } from "node:crypto";
 import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { validateImage } from "../backbones/preprocess.js";
-import { ImageError, NotFoundError } from "../errors.js";
+import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import { readJsonFile, readJsonRecords, removeDirAtomic, writeJsonAtomic } from "../lib/atomic.js";
 import { isSafeId } from "../lib/paths.js";
-import { extractArchive } from "./archive.js";
-import { assertUsableClasses, countPerClass, detectLayout } from "./layout.js";
-import type { Dataset, DatasetItem, DatasetItems } from "./schemas.js";
-
-/** Limits applied to an uploaded archive and its images. */
-export interface IngestLimits {
-  maxFiles: number;
-  maxUnpackedBytes: number;
-  maxImagePixels: number;
-}
-
-const SPLITS = ["train", "val", "test"] as const;
+import type { DatasetReport } from "./report.js";
+import type { Dataset, DatasetItems, DatasetListItem } from "./schemas.js";
 
 /**
- * Datasets on disk: `<root>/<id>/dataset.json` (the record), `items.json` (every usable image and its
- * class) and `files/` (the extracted archive). A dataset appears only once complete (built in a
- * temporary folder, then renamed) and disappears at once on delete (renamed away, then removed).
+ * Datasets on disk, one folder each: `dataset.json` (the record, from the upload on), `upload.archive`
+ * (the uploaded bytes, until ingestion ends), and once ready `items.json` (every usable image and its
+ * class), `report.json` and `files/` (the images). A dataset appears complete (its folder built under a
+ * temporary name, then renamed) and disappears at once on delete (renamed away, then removed).
  */
 export class DatasetStore {
   constructor(readonly root: string) {}
 
-  /** The folder holding a dataset's extracted files. */
+  /** A dataset's folder. */
+  dir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  /** The folder holding a dataset's images. */
   filesDir(id: string): string {
     return path.join(this.root, id, "files");
   }
 
-  /**
-   * Builds a dataset from an archive file: safe extraction, layout detection, one full decode of every
-   * image (failures are listed in `rejected`), then publication under a new id.
-   */
-  async createFromArchive(
-    archive: string,
-    name: string,
-    limits: IngestLimits,
-    concurrency = 4,
-  ): Promise<Dataset> {
+  /** The uploaded archive of a dataset that is being ingested. */
+  archivePath(id: string): string {
+    return path.join(this.root, id, "upload.archive");
+  }
+
+  /** Records a new dataset in state `ingesting`, taking over (renaming) the uploaded archive file. */
+  async create(archive: string, name: string): Promise<Dataset> {
     const id = `ds_${randomUUID().replaceAll("-", "")}`;
     await mkdir(this.root, { recursive: true });
     const tmp = path.join(this.root, `.tmp-${id}`);
-    const files = path.join(tmp, "files");
-    await mkdir(files, { recursive: true });
+    await mkdir(tmp, { recursive: true });
+    const dataset: Dataset = {
+      id,
+      name,
+      createdAt: new Date().toISOString(),
+      state: "ingesting",
+      progress: { files: 0, done: 0, percent: 0, imagesPerSec: 0 },
+      classes: [],
+      splits: { train: { images: 0, perClass: {} } },
+      rejected: [],
+      rejectedCount: 0,
+      ignored: 0,
+    };
     try {
-      const extracted = await extractArchive(archive, files, limits);
-      const layout = detectLayout(extracted.files);
-      const rejected: { path: string; reason: string }[] = [];
-      const all = SPLITS.flatMap((s) => layout.splits[s] ?? []);
-      const bad = new Set<string>();
-      let next = 0;
-      await Promise.all(
-        Array.from({ length: concurrency }, async () => {
-          while (next < all.length) {
-            const item = all[next++];
-            try {
-              await validateImage(path.join(files, item.path), { maxPixels: limits.maxImagePixels });
-            } catch (err) {
-              bad.add(item.path);
-              rejected.push({
-                path: item.path,
-                reason: err instanceof ImageError ? err.reason : (err as Error).message,
-              });
-            }
-          }
-        }),
-      );
-      const items: DatasetItems = { train: layout.splits.train.filter((i) => !bad.has(i.path)) };
-      for (const s of ["val", "test"] as const) {
-        const kept = layout.splits[s]?.filter((i) => !bad.has(i.path));
-        if (kept && kept.length > 0) items[s] = kept;
-      }
-      assertUsableClasses(layout.classes, items.train);
-      const summary = (list: DatasetItem[]) => ({
-        images: list.length,
-        perClass: zeroFill(layout.classes, countPerClass(list)),
-      });
-      const dataset: Dataset = {
-        id,
-        name,
-        createdAt: new Date().toISOString(),
-        classes: layout.classes,
-        splits: {
-          train: summary(items.train),
-          ...(items.val ? { val: summary(items.val) } : {}),
-          ...(items.test ? { test: summary(items.test) } : {}),
-        },
-        rejected: rejected.sort((a, b) => (a.path < b.path ? -1 : 1)),
-        ignored: extracted.ignored.length + layout.ignored.length,
-      };
-      await writeJsonAtomic(path.join(tmp, "items.json"), items);
+      await rename(archive, path.join(tmp, "upload.archive"));
       await writeJsonAtomic(path.join(tmp, "dataset.json"), dataset);
-      await rename(tmp, path.join(this.root, id));
-      return dataset;
+      await rename(tmp, this.dir(id));
     } catch (err) {
       await rm(tmp, { recursive: true, force: true });
       throw err;
     }
+    return dataset;
+  }
+
+  /** Rewrites a record with `patch` applied (one writer at a time: the ingestion job). */
+  async update(id: string, patch: Partial<Dataset>): Promise<Dataset> {
+    const next = { ...(await this.get(id)), ...patch };
+    await writeJsonAtomic(path.join(this.dir(id), "dataset.json"), next);
+    return next;
+  }
+
+  /** Stores what ingestion found: the usable items of each split and the report. */
+  async saveContents(id: string, items: DatasetItems, report: DatasetReport): Promise<void> {
+    await writeJsonAtomic(path.join(this.dir(id), "items.json"), items);
+    await writeJsonAtomic(path.join(this.dir(id), "report.json"), report);
   }
 
   /** A dataset's record, or a 404. */
@@ -111,6 +82,31 @@ export class DatasetStore {
     return found;
   }
 
+  /**
+   * The record of a dataset a job is about to use.
+   *
+   * @throws UnprocessableError `UNKNOWN_DATASET` when there is none; ConflictError `DATASET_NOT_READY`
+   *   while it is ingesting or when its ingestion failed.
+   */
+  async ready(id: string): Promise<Dataset> {
+    const dataset = await this.get(id).catch(() => {
+      throw new UnprocessableError(`unknown dataset '${id}'`, "UNKNOWN_DATASET");
+    });
+    if (dataset.state === "ingesting") {
+      throw new ConflictError(
+        `dataset '${id}' is still being ingested; wait until it is ready`,
+        "DATASET_NOT_READY",
+      );
+    }
+    if (dataset.state === "failed") {
+      throw new ConflictError(
+        `dataset '${id}' failed ingestion (${dataset.error?.code ?? "error"}); upload it again`,
+        "DATASET_NOT_READY",
+      );
+    }
+    return dataset;
+  }
+
   /** Whether a dataset exists. */
   async exists(id: string): Promise<boolean> {
     return this.get(id).then(
@@ -119,7 +115,7 @@ export class DatasetStore {
     );
   }
 
-  /** A dataset's items, or a 404. */
+  /** A ready dataset's items, or a 404. */
   async items(id: string): Promise<DatasetItems> {
     const found = isSafeId(id)
       ? await readJsonFile<DatasetItems>(path.join(this.root, id, "items.json"))
@@ -128,18 +124,20 @@ export class DatasetStore {
     return found;
   }
 
-  /** All datasets, newest first. */
-  list(): Promise<Dataset[]> {
-    return readJsonRecords<Dataset>(this.root, "dataset.json", (n) => !n.startsWith("."));
+  /** A ready dataset's report, or undefined. */
+  report(id: string): Promise<DatasetReport | undefined> {
+    return readJsonFile<DatasetReport>(path.join(this.dir(id), "report.json"));
+  }
+
+  /** All datasets, newest first, with counts but without their lists of rejected files. */
+  async list(): Promise<DatasetListItem[]> {
+    const all = await readJsonRecords<Dataset>(this.root, "dataset.json", (n) => n.startsWith("ds_"));
+    return all.map(({ rejected: _, ...rest }) => rest);
   }
 
   /** Deletes a dataset (404 when unknown). */
   async delete(id: string): Promise<void> {
     await this.get(id);
-    await removeDirAtomic(path.join(this.root, id));
+    await removeDirAtomic(this.dir(id));
   }
-}
-
-function zeroFill(classes: string[], counts: Record<string, number>): Record<string, number> {
-  return Object.fromEntries(classes.map((c) => [c, counts[c] ?? 0]));
 }

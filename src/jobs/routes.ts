@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
-import { NotFoundError, UnprocessableError } from "../errors.js";
+import { NotFoundError } from "../errors.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import type { Queues } from "../queues.js";
 import { checkClassWeights } from "../training/class-weights.js";
@@ -32,16 +32,14 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
           "idempotency-key": Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
         }),
         body: TrainParamsSchema,
-        response: { 202: Accepted, ...errorResponses(400, 415, 422) },
+        response: { 202: Accepted, ...errorResponses(400, 409, 415, 422) },
       },
     },
     async (req, reply) => {
       const params = resolveTrainParams(req.body, ctx.config.DEFAULT_BACKBONE);
-      if (!(await ctx.datasets.exists(params.datasetId))) {
-        throw new UnprocessableError(`unknown dataset '${params.datasetId}'`, "UNKNOWN_DATASET");
-      }
+      const dataset = await ctx.datasets.ready(params.datasetId);
       await ctx.registry.manifest(params.backbone);
-      checkClassWeights(params.classWeights, (await ctx.datasets.get(params.datasetId)).classes);
+      checkClassWeights(params.classWeights, dataset.classes);
       sweepConfigs(params);
       const { record } = await enqueueJob(ctx, queues, {
         id: newJobId(req.headers["idempotency-key"]),

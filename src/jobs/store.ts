@@ -63,6 +63,18 @@ export class JobStore {
     return out;
   }
 
+  /** Ids of the queued or running jobs that use a dataset. */
+  async activeOn(datasetId: string): Promise<string[]> {
+    const active: string[] = [];
+    for (const state of ["queued", "running"] as const) {
+      const jobs = await this.list({ state, limit: 100_000 });
+      for (const job of jobs) {
+        if ((job.params as { datasetId?: string }).datasetId === datasetId) active.push(job.id);
+      }
+    }
+    return active;
+  }
+
   /** Asks a running job to stop. */
   async requestCancel(id: string): Promise<void> {
     await this.redis.set(`${this.key(id)}:cancel`, "1");

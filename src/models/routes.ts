@@ -1,13 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
-import {
-  AppError,
-  BadRequestError,
-  ServiceUnavailableError,
-  UnprocessableError,
-  UnsupportedMediaTypeError,
-} from "../errors.js";
+import { AppError, BadRequestError, ServiceUnavailableError, UnsupportedMediaTypeError } from "../errors.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
 import { enqueueJob, newJobId } from "../jobs/service.js";
@@ -138,15 +132,13 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         body: PredictJobParamsSchema,
         response: {
           202: Type.Object({ id: Type.String(), state: JobStateSchema }),
-          ...errorResponses(400, 404, 422),
+          ...errorResponses(400, 404, 409, 422),
         },
       },
     },
     async (req, reply) => {
       await ctx.models.get(req.params.id);
-      if (!(await ctx.datasets.exists(req.body.datasetId))) {
-        throw new UnprocessableError(`unknown dataset '${req.body.datasetId}'`, "UNKNOWN_DATASET");
-      }
+      await ctx.datasets.ready(req.body.datasetId);
       const { record } = await enqueueJob(ctx, queues, {
         id: newJobId(),
         type: "predict",

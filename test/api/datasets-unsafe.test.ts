@@ -7,9 +7,11 @@ import request from "supertest";
 import {
   assertAbsent,
   assertError,
+  assertIngestFailed,
   assertNoLeftovers,
   climbingName,
   imageEntries,
+  ingestDataset,
   type RawEntry,
   rawTar,
   rawTarGz,
@@ -43,34 +45,42 @@ describe("datasets API: hostile and malformed uploads", () => {
     await assertNoLeftovers(stack);
     assert.deepEqual(await filesUnder(stack.dataDir, ["cache"]), [], "files left in DATA_DIR");
     const api = request(stack.app.server);
-    assert.deepEqual((await api.get("/v1/datasets")).body, []);
+    assert.deepEqual((await api.get("/v1/datasets")).body.items, []);
     assert.equal((await api.get("/healthz")).status, 200);
   });
 
   const legit = (): RawEntry[] => imageEntries(["cat", "coffee"], 2, "train/");
 
-  describe("400 UNSAFE_ARCHIVE, nothing written outside DATA_DIR", () => {
+  /**
+   * Uploads an archive whose bytes look like an archive: 202, then ingestion fails with `code`, keeping
+   * only the dataset's record, which is then deleted (so that afterEach finds DATA_DIR empty).
+   */
+  async function failsWith(archive: Buffer, filename: string, code: string): Promise<void> {
+    const dataset = await ingestDataset(stack, archive, filename);
+    await assertIngestFailed(stack, dataset, code);
+    await request(stack.app.server).delete(`/v1/datasets/${dataset.id}`).expect(204);
+  }
+
+  describe("failed UNSAFE_ARCHIVE, nothing written outside DATA_DIR", () => {
     for (const format of ["zip", "tar"] as const) {
       const pack = (entries: RawEntry[]) => (format === "zip" ? rawZip(entries) : rawTar(entries));
 
       it(`${format}: an entry climbing out with ../`, async () => {
         const target = sentinelPath();
         const archive = await pack([...legit(), { name: climbingName(target), data: Buffer.from("pwned") }]);
-        const res = await uploadDataset(stack, archive, `evil.${format}`);
-        assertError(res, 400, "UNSAFE_ARCHIVE");
+        await failsWith(archive, `evil.${format}`, "UNSAFE_ARCHIVE");
         assertAbsent(target);
       });
 
       it(`${format}: a ../ entry that stays inside after normalisation is refused too`, async () => {
         const archive = await pack([...legit(), { name: "train/cat/../cat/x.jpg", data: Buffer.from("x") }]);
-        assertError(await uploadDataset(stack, archive, `evil.${format}`), 400, "UNSAFE_ARCHIVE");
+        await failsWith(archive, `evil.${format}`, "UNSAFE_ARCHIVE");
       });
 
       it(`${format}: an absolute path entry`, async () => {
         const target = sentinelPath();
         const archive = await pack([...legit(), { name: `${target}/x.jpg`, data: Buffer.from("pwned") }]);
-        const res = await uploadDataset(stack, archive, `evil.${format}`);
-        assertError(res, 400, "UNSAFE_ARCHIVE");
+        await failsWith(archive, `evil.${format}`, "UNSAFE_ARCHIVE");
         assertAbsent(target);
       });
 
@@ -83,8 +93,7 @@ describe("datasets API: hostile and malformed uploads", () => {
             { name: "train/cat/link", kind: "symlink", target },
             { name: "train/cat/link/x.jpg", data: Buffer.from("pwned") },
           ]);
-          const res = await uploadDataset(stack, archive, `evil.${format}`);
-          assertError(res, 400, "UNSAFE_ARCHIVE");
+          await failsWith(archive, `evil.${format}`, "UNSAFE_ARCHIVE");
           assert.deepEqual(await readdir(target), [], "nothing written through the link");
         } finally {
           await rm(target, { recursive: true, force: true });
@@ -97,24 +106,24 @@ describe("datasets API: hostile and malformed uploads", () => {
         ...legit(),
         { name: "train/cat/passwd.jpg", kind: "hardlink", target: "/etc/passwd" },
       ]);
-      assertError(await uploadDataset(stack, archive, "evil.tar"), 400, "UNSAFE_ARCHIVE");
+      await failsWith(archive, "evil.tar", "UNSAFE_ARCHIVE");
     });
 
     it("tar.gz: an entry climbing out with ../", async () => {
       const target = sentinelPath();
       const archive = rawTarGz([...legit(), { name: climbingName(target), data: Buffer.from("pwned") }]);
-      assertError(await uploadDataset(stack, archive, "evil.tar.gz"), 400, "UNSAFE_ARCHIVE");
+      await failsWith(archive, "evil.tar.gz", "UNSAFE_ARCHIVE");
       assertAbsent(target);
     });
   });
 
-  describe("413 PAYLOAD_TOO_LARGE for archives that unpack past MAX_UNPACKED_BYTES", () => {
+  describe("failed PAYLOAD_TOO_LARGE for archives that unpack past MAX_UNPACKED_BYTES", () => {
     const zeros = Buffer.alloc(20 * MB);
 
     it("zip bomb: 20 MB of zeros in one entry", async () => {
       const archive = await rawZip([...legit(), { name: "train/cat/bomb.jpg", data: zeros }]);
       assert.ok(archive.length < 200 * 1024, `the bomb is small (${archive.length} bytes)`);
-      assertError(await uploadDataset(stack, archive, "bomb.zip"), 413, "PAYLOAD_TOO_LARGE");
+      await failsWith(archive, "bomb.zip", "PAYLOAD_TOO_LARGE");
     });
 
     it("zip: many 1 MB entries of zeros, each below the ratio check, 6 MB in all", async () => {
@@ -123,13 +132,13 @@ describe("datasets API: hostile and malformed uploads", () => {
         data: zeros.subarray(0, MB),
       }));
       const archive = await rawZip([...legit(), ...entries]);
-      assertError(await uploadDataset(stack, archive, "bomb.zip"), 413, "PAYLOAD_TOO_LARGE");
+      await failsWith(archive, "bomb.zip", "PAYLOAD_TOO_LARGE");
     });
 
     it("tar.gz bomb: 20 MB of zeros", async () => {
       const archive = rawTarGz([...legit(), { name: "train/coffee/bomb.jpg", data: zeros }]);
       assert.ok(archive.length < 200 * 1024, `the bomb is small (${archive.length} bytes)`);
-      assertError(await uploadDataset(stack, archive, "bomb.tar.gz"), 413, "PAYLOAD_TOO_LARGE");
+      await failsWith(archive, "bomb.tar.gz", "PAYLOAD_TOO_LARGE");
     });
   });
 
@@ -145,20 +154,12 @@ describe("datasets API: hostile and malformed uploads", () => {
 
     it("a truncated zip is 400 INVALID_ARCHIVE", async () => {
       const zip = await rawZip(legit());
-      assertError(
-        await uploadDataset(stack, zip.subarray(0, zip.length >> 1), "cut.zip"),
-        400,
-        "INVALID_ARCHIVE",
-      );
+      await failsWith(zip.subarray(0, zip.length >> 1), "cut.zip", "INVALID_ARCHIVE");
     });
 
     it("a truncated tar.gz is 400 INVALID_ARCHIVE", async () => {
       const tgz = gzipSync(rawTar(legit()));
-      assertError(
-        await uploadDataset(stack, tgz.subarray(0, tgz.length >> 1), "cut.tgz"),
-        400,
-        "INVALID_ARCHIVE",
-      );
+      await failsWith(tgz.subarray(0, tgz.length >> 1), "cut.tgz", "INVALID_ARCHIVE");
     });
 
     it("an empty file is 400 EMPTY_UPLOAD", async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import request from "supertest";
 import { photo, photoDatasetZip } from "../../scripts/lib/photos.js";
-import { assertError, truncatedJpeg, uploadDataset } from "../helpers/archives.js";
+import { assertError, ingestDataset, truncatedJpeg } from "../helpers/archives.js";
 import { type Stack, startStack, waitFor } from "../helpers/stack.js";
 
 const EPOCHS = 3;
@@ -53,11 +53,12 @@ describe("full flow: upload, train, evaluate, predict, batch predict, delete", (
 
   it("uploads a cat vs coffee dataset", async () => {
     const zip = await photoDatasetZip(["cat", "coffee"], { train: TRAIN, test: TEST }, 3);
-    const res = await uploadDataset(stack, zip, "cat-vs-coffee.zip");
-    assert.equal(res.status, 201, res.text);
-    assert.deepEqual(res.body.classes, CLASSES);
-    assert.deepEqual(res.body.splits.test.perClass, { cat: TEST, coffee: TEST });
-    datasetId = res.body.id;
+    const dataset = await ingestDataset(stack, zip, "cat-vs-coffee.zip");
+    assert.equal(dataset.state, "ready", JSON.stringify(dataset.error));
+    assert.deepEqual(dataset.classes, CLASSES);
+    assert.deepEqual(dataset.splits.test?.perClass, { cat: TEST, coffee: TEST });
+    assert.equal(dataset.progress?.done, 2 * (TRAIN + TEST));
+    datasetId = dataset.id;
   });
 
   it("trains to completion with one history entry per epoch", async () => {

@@ -12,6 +12,8 @@ import { createContext } from "../../src/context.js";
 import { createLogger } from "../../src/logger.js";
 import {
   createRedis,
+  INGEST_QUEUE,
+  type IngestPayload,
   JOBS_QUEUE,
   type JobPayload,
   openQueues,
@@ -148,15 +150,18 @@ describe("readiness with Redis down", () => {
     conn.on("error", () => undefined);
     const opts = { connection: conn as unknown as ConnectionOptions, prefix: config.QUEUE_PREFIX };
     const jobs = new Queue<JobPayload>(JOBS_QUEUE, opts);
+    const ingest = new Queue<IngestPayload>(INGEST_QUEUE, opts);
     const predict = new Queue<PredictPayload, PredictResult>(PREDICT_QUEUE, opts);
     const predictEvents = new QueueEvents(PREDICT_QUEUE, { ...opts, autorun: false });
     jobs.on("error", () => undefined);
+    ingest.on("error", () => undefined);
     predict.on("error", () => undefined);
     predictEvents.on("error", () => undefined);
-    const all = () => Promise.allSettled([jobs.close(), predict.close(), predictEvents.close()]);
+    const all = () =>
+      Promise.allSettled([jobs.close(), ingest.close(), predict.close(), predictEvents.close()]);
     app = await buildApp({
       ctx,
-      queues: { jobs, predict, predictEvents, close: async () => void (await all()) },
+      queues: { jobs, ingest, predict, predictEvents, close: async () => void (await all()) },
     });
     await app.ready();
     close = async () => {

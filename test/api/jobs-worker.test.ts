@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
+import { rm } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import request from "supertest";
 import { photoDatasetZip } from "../../scripts/lib/photos.js";
@@ -62,11 +64,13 @@ describe("jobs with a train worker", () => {
   });
   after(() => stack.close());
 
-  it("a job whose dataset is deleted before a worker picks it up fails with DATASET_DELETED", async () => {
+  it("a queued job keeps its dataset (409 DATASET_IN_USE); one whose dataset is gone before a worker picks it up fails with DATASET_DELETED", async () => {
     const datasetId = await createDataset(stack, zip);
     const posted = await request(stack.app.server).post("/v1/jobs").send({ datasetId, epochs: 2 });
     assert.equal(posted.status, 202);
-    await request(stack.app.server).delete(`/v1/datasets/${datasetId}`).expect(204);
+    assertError(await request(stack.app.server).delete(`/v1/datasets/${datasetId}`), 409, "DATASET_IN_USE");
+    // Gone anyway (removed by hand, or lost): the worker still checks.
+    await rm(path.join(stack.dataDir, "datasets", datasetId), { recursive: true });
     worker = stack.spawnWorker("train");
     const failed = await waitFor(
       async () => {

@@ -199,9 +199,9 @@ describe("preprocessImage, evaluation transform", () => {
       ["gray", gray, 1],
     ];
     for (const [what, raw, channels] of cases) {
-      const source = sharp(raw, { raw: { width: 28, height: 20, channels: channels as 1 | 3 } }).toColourspace(
-        channels === 1 ? "b-w" : "srgb",
-      );
+      const source = sharp(raw, {
+        raw: { width: 28, height: 20, channels: channels as 1 | 3 },
+      }).toColourspace(channels === 1 ? "b-w" : "srgb");
       const png = await source.clone().png().toBuffer();
       const webp = await source.clone().webp({ lossless: true }).toBuffer();
       assert.equal((await sharp(png).metadata()).channels, channels);

@@ -168,7 +168,43 @@ test("format comes from the bytes, not the name; a pre-created empty destination
   );
   await mkdir(box.dest, { recursive: true });
   const result = await extractArchive(archive, box.dest, LIMITS);
-  assert.deepEqual(result, { files: ["cat/x.jpg", "dog/y.jpg"], ignored: [] });
+  assert.deepEqual(result, {
+    files: ["cat/x.jpg", "dog/y.jpg"],
+    ignored: [],
+    ignoredCount: 0,
+    oversized: [],
+  });
+});
+
+test("keep/onFile: only kept files are written and handed over whole; the rest is counted, oversized dropped", async () => {
+  const box = await sandbox();
+  const archive = path.join(box.root, "a.tar");
+  const big = Buffer.alloc(5000, 7);
+  await writeFile(
+    archive,
+    rawTar([
+      { name: "cat/x.jpg", data: "x-bytes" },
+      { name: "cat/notes.txt", data: Buffer.alloc(3000, 1) },
+      { name: "dog/big.jpg", data: big },
+      ...Array.from({ length: 1005 }, (_, i) => ({ name: `junk/${i}.bin`, data: "j" })),
+    ]),
+  );
+  const seen = new Map<string, string>();
+  const result = await extractArchive(archive, box.dest, LIMITS, {
+    keep: (rel) => rel.endsWith(".jpg"),
+    maxFileBytes: 4096,
+    concurrency: 2,
+    onFile: async (rel, bytes) => {
+      seen.set(rel, bytes.toString());
+    },
+  });
+  assert.deepEqual(result.files, ["cat/x.jpg"]);
+  assert.deepEqual([...seen], [["cat/x.jpg", "x-bytes"]]);
+  assert.deepEqual(result.oversized, ["dog/big.jpg"]);
+  assert.equal(result.ignoredCount, 1006, "every skipped file is counted");
+  assert.equal(result.ignored.length, 1000, "but at most 1000 are listed");
+  const written = await readdir(box.dest, { recursive: true });
+  assert.deepEqual(written.sort(), ["cat", "cat/x.jpg"], "nothing but the kept image is on disk");
 });
 
 test("a non-empty destination is refused without touching it", async () => {

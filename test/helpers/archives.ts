@@ -9,7 +9,8 @@ import type { Response } from "supertest";
 import request from "supertest";
 import yazl from "yazl";
 import { type PhotoClass, photo } from "../../scripts/lib/photos.js";
-import type { Stack } from "./stack.js";
+import type { Dataset } from "../../src/datasets/schemas.js";
+import { type Stack, waitFor } from "./stack.js";
 
 /** One archive entry: a regular file (default), a folder, or a symbolic or hard link to `target`. */
 export interface RawEntry {
@@ -131,11 +132,47 @@ export function uploadDataset(stack: Stack, bytes: Buffer, filename: string, nam
   return req.attach("file", bytes, filename);
 }
 
-/** Uploads an archive and returns the created dataset's id (asserting 201). */
+/** Polls a dataset until its ingestion has ended; returns its record (state `ready` or `failed`). */
+export async function waitForDataset(stack: Stack, id: string): Promise<Dataset> {
+  return waitFor(
+    async () => {
+      const res = await request(stack.app.server).get(`/v1/datasets/${id}`);
+      assert.equal(res.status, 200, res.text);
+      return res.body.state === "ingesting" ? undefined : (res.body as Dataset);
+    },
+    120_000,
+    `ingestion of dataset ${id}`,
+  );
+}
+
+/** Uploads an archive (asserting 202 `ingesting` with a Location) and returns the dataset once ingested. */
+export async function ingestDataset(
+  stack: Stack,
+  bytes: Buffer,
+  filename = "data.zip",
+  name?: string,
+): Promise<Dataset> {
+  const res = await uploadDataset(stack, bytes, filename, name);
+  assert.equal(res.status, 202, res.text);
+  assert.equal(res.body.state, "ingesting");
+  assert.equal(res.headers.location, `/v1/datasets/${res.body.id}`);
+  return waitForDataset(stack, res.body.id);
+}
+
+/** Uploads an archive and returns the created dataset's id, asserting that it became ready. */
 export async function createDataset(stack: Stack, bytes: Buffer, filename = "data.zip"): Promise<string> {
-  const res = await uploadDataset(stack, bytes, filename);
-  assert.equal(res.status, 201, res.text);
-  return res.body.id as string;
+  const dataset = await ingestDataset(stack, bytes, filename);
+  assert.equal(dataset.state, "ready", JSON.stringify(dataset.error));
+  return dataset.id;
+}
+
+/** Asserts that an ingestion failed with `code`, keeping only its record (no files, no upload). */
+export async function assertIngestFailed(stack: Stack, dataset: Dataset, code: string): Promise<void> {
+  assert.equal(dataset.state, "failed", `expected failed ${code}, got ${dataset.state}`);
+  assert.equal(dataset.error?.code, code, dataset.error?.message);
+  assert.ok((dataset.error?.message.length ?? 0) > 0);
+  const left = await readdir(path.join(stack.dataDir, "datasets", dataset.id));
+  assert.deepEqual(left, ["dataset.json"], "a failed dataset keeps only its record");
 }
 
 /** Asserts an upload left nothing behind: no partial dataset folder and no upload file. */

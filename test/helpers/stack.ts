@@ -3,9 +3,11 @@ import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import type { Worker } from "bullmq";
 import { buildApp } from "../../src/app.js";
 import { loadConfig } from "../../src/config.js";
 import { type Context, createContext } from "../../src/context.js";
+import { createIngestWorker } from "../../src/datasets/ingest-worker.js";
 import { createLogger } from "../../src/logger.js";
 import { openQueues, type Queues } from "../../src/queues.js";
 
@@ -30,8 +32,14 @@ export interface Stack {
   close(): Promise<void>;
 }
 
-/** Builds the app in-process (not listening) with a unique prefix and data folder. */
-export async function startStack(env: Record<string, string> = {}): Promise<Stack> {
+/**
+ * Builds the app in-process (not listening) with a unique prefix and data folder, and (unless `ingest` is
+ * false) an in-process ingestion worker on the stack's queue, as a training worker process runs one.
+ */
+export async function startStack(
+  env: Record<string, string> = {},
+  options: { ingest?: boolean } = {},
+): Promise<Stack> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "tls-test-"));
   const fullEnv: Record<string, string> = {
     DATA_DIR: dataDir,
@@ -47,6 +55,8 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
   const queues = openQueues(ctx.redis, config.QUEUE_PREFIX);
   const app = await buildApp({ ctx, queues });
   await app.ready();
+  const ingest: Worker | undefined =
+    options.ingest === false ? undefined : createIngestWorker(ctx, ctx.logger, 1);
   const workers: WorkerProcess[] = [];
   return {
     app,
@@ -76,9 +86,11 @@ export async function startStack(env: Record<string, string> = {}): Promise<Stac
       for (const w of workers)
         if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL");
       await Promise.all(workers.map((w) => w.exited));
+      await ingest?.close();
       await app.close();
       await queues.jobs.obliterate({ force: true }).catch(() => undefined);
       await queues.predict.obliterate({ force: true }).catch(() => undefined);
+      await queues.ingest.obliterate({ force: true }).catch(() => undefined);
       const keys = await ctx.redis.keys(`${config.QUEUE_PREFIX}:*`);
       if (keys.length > 0) await ctx.redis.del(...keys);
       await queues.close();

@@ -12,6 +12,7 @@ import { after, before, test } from "node:test";
 import request from "supertest";
 import { photoVariants, zipOf } from "../../scripts/lib/photos.js";
 import type { ModelManifest } from "../../src/models/schemas.js";
+import { createDataset } from "../helpers/archives.js";
 import { type Stack, startStack, type WorkerProcess } from "../helpers/stack.js";
 import { closeStack, createJob, waitCompleted } from "../workers/train-worker-lib.js";
 
@@ -25,11 +26,7 @@ before(async () => {
 after(() => closeStack(stack));
 
 async function upload(entries: Record<string, Buffer>): Promise<string> {
-  const res = await request(stack.app.server)
-    .post("/v1/datasets")
-    .attach("file", await zipOf(entries), "d.zip");
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return res.body.id as string;
+  return createDataset(stack, await zipOf(entries), "d.zip");
 }
 
 async function trainAndRead(datasetId: string) {

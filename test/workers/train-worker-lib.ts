@@ -8,6 +8,7 @@ import path from "node:path";
 import request from "supertest";
 import { type PhotoClass, photoDatasetZip } from "../../scripts/lib/photos.js";
 import type { EpochRecord, JobRecord } from "../../src/jobs/schemas.js";
+import { createDataset } from "../helpers/archives.js";
 import type { Stack, WorkerProcess } from "../helpers/stack.js";
 
 /** The job as GET /v1/jobs/:id returns it. */
@@ -29,9 +30,7 @@ export async function uploadPhotos(
   classes: PhotoClass[] = ["cat", "coffee"],
 ): Promise<string> {
   const zip = await photoDatasetZip(classes, perClass, seed);
-  const res = await request(stack.app.server).post("/v1/datasets").attach("file", zip, "photos.zip");
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  return res.body.id as string;
+  return createDataset(stack, zip, "photos.zip");
 }
 
 /** POST /v1/jobs; returns the job id. */

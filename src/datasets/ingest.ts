@@ -1,0 +1,191 @@
+import { rm, stat, unlink } from "node:fs/promises";
+import path from "node:path";
+import { UnrecoverableError } from "bullmq";
+import type { Context } from "../context.js";
+import { AppError, ImageError } from "../errors.js";
+import type { Logger } from "../logger.js";
+import { extractArchive } from "./archive.js";
+import { decodeForIngest } from "./decode.js";
+import { assertUsableClasses, countPerClass, detectLayout, isImagePath } from "./layout.js";
+import { buildReport, type ReportEntry, reportSummary } from "./report.js";
+import { type DatasetItems, type IngestProgress, MAX_LISTED_REJECTED } from "./schemas.js";
+import { type ImageSignature, imageSignature } from "./signature.js";
+
+/** Archive files decoded at once while the archive is read. */
+const CONCURRENCY = 8;
+/** Largest image file accepted in an archive. */
+const MAX_IMAGE_BYTES = 64 * 1024 * 1024;
+/** Progress is written to the dataset record at most this often. */
+const PROGRESS_MS = 500;
+const SPLITS = ["train", "val", "test"] as const;
+
+/** What an ingestion run needs from its worker. */
+export interface IngestRunOptions {
+  ctx: Context;
+  datasetId: string;
+  log: Logger;
+}
+
+interface Scan {
+  files: string[];
+  signatures: Map<string, ImageSignature>;
+  rejected: { path: string; reason: string }[];
+  ignored: number;
+  progress: IngestProgress;
+}
+
+/**
+ * Ingests an uploaded dataset: unpacks its archive (images only; everything else is counted, never
+ * written), decodes every image once while reading, detects the layout, builds the report, and marks the
+ * dataset `ready`. Input that can never work (an unsafe or invalid archive, limits, no usable classes)
+ * marks it `failed` with `{code, message}` and ends the job for good; other errors (a full disk, a crash)
+ * are retried from the start.
+ */
+export async function runIngestJob({ ctx, datasetId, log }: IngestRunOptions): Promise<void> {
+  const dataset = await ctx.datasets.get(datasetId).catch(() => undefined);
+  if (dataset?.state !== "ingesting") return;
+  try {
+    const scan = await scanArchive(ctx, datasetId);
+    await publish(ctx, datasetId, scan);
+    log.info(
+      { datasetId, images: scan.signatures.size, rejected: scan.rejected.length, ...scan.progress },
+      "dataset ready",
+    );
+  } catch (err) {
+    if (!(err instanceof AppError) || err.statusCode >= 500) throw err;
+    await failIngest(ctx, datasetId, { code: err.code, message: err.message });
+    log.warn({ datasetId, code: err.code, err: err.message }, "dataset failed");
+    throw new UnrecoverableError(`${err.code}: ${err.message}`);
+  }
+}
+
+/** Marks a dataset failed with `error` and drops its files and upload (the record stays, to explain). */
+export async function failIngest(
+  ctx: Context,
+  datasetId: string,
+  error: { code: string; message: string },
+): Promise<void> {
+  await rm(ctx.datasets.filesDir(datasetId), { recursive: true, force: true });
+  await rm(ctx.datasets.archivePath(datasetId), { force: true });
+  await ctx.datasets.update(datasetId, { state: "failed", error, progress: undefined });
+}
+
+async function scanArchive(ctx: Context, id: string): Promise<Scan> {
+  const { config, datasets } = ctx;
+  const dir = datasets.filesDir(id);
+  await rm(dir, { recursive: true, force: true });
+  const archive = datasets.archivePath(id);
+  const total = (await stat(archive)).size;
+  const signatures = new Map<string, ImageSignature>();
+  const rejected: Scan["rejected"] = [];
+  const started = performance.now();
+  const progress: IngestProgress = { files: 0, done: 0, percent: 0, imagesPerSec: 0 };
+  let read = 0;
+  const reporter = new Throttled(PROGRESS_MS, () => datasets.update(id, { progress: { ...progress } }));
+  const tick = () => {
+    const secs = (performance.now() - started) / 1000;
+    progress.percent = Math.min(99.9, Math.round((read / Math.max(1, total)) * 1000) / 10);
+    progress.imagesPerSec = secs > 0 ? Math.round((progress.done / secs) * 10) / 10 : 0;
+    reporter.poke();
+  };
+  const extracted = await extractArchive(
+    archive,
+    dir,
+    {
+      maxFiles: config.MAX_ARCHIVE_FILES,
+      maxUnpackedBytes: config.MAX_UNPACKED_BYTES,
+    },
+    {
+      keep: isImagePath,
+      concurrency: CONCURRENCY,
+      maxFileBytes: MAX_IMAGE_BYTES,
+      onRead: (bytes) => {
+        read += bytes;
+      },
+      onFile: async (rel, bytes) => {
+        progress.files++;
+        try {
+          const img = await decodeForIngest(bytes, config.MAX_IMAGE_PIXELS);
+          signatures.set(rel, imageSignature(img.pixels, img.width, img.height, img.channels));
+        } catch (err) {
+          if (!(err instanceof ImageError)) throw err;
+          rejected.push({ path: rel, reason: err.reason });
+          await unlink(path.join(dir, rel));
+        }
+        progress.done++;
+        tick();
+      },
+    },
+  );
+  await reporter.settle();
+  for (const rel of extracted.oversized) {
+    rejected.push({ path: rel, reason: `file larger than ${MAX_IMAGE_BYTES} bytes` });
+  }
+  rejected.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  progress.percent = 100;
+  return { files: extracted.files, signatures, rejected, ignored: extracted.ignoredCount, progress };
+}
+
+async function publish(ctx: Context, id: string, scan: Scan): Promise<void> {
+  const layout = detectLayout(scan.files);
+  const dir = ctx.datasets.filesDir(id);
+  const unused = layout.ignored.filter((rel) => scan.signatures.has(rel));
+  await Promise.all(unused.map((rel) => unlink(path.join(dir, rel))));
+  const items: DatasetItems = { train: layout.splits.train.filter((i) => scan.signatures.has(i.path)) };
+  for (const s of ["val", "test"] as const) {
+    const kept = layout.splits[s]?.filter((i) => scan.signatures.has(i.path));
+    if (kept && kept.length > 0) items[s] = kept;
+  }
+  assertUsableClasses(layout.classes, items.train);
+  const entries: ReportEntry[] = SPLITS.flatMap((split) =>
+    (items[split] ?? []).map((i) => ({ ...i, split, sig: scan.signatures.get(i.path) as ImageSignature })),
+  );
+  const report = buildReport(entries, scan.rejected);
+  await ctx.datasets.saveContents(id, items, report);
+  const summary = (list: DatasetItems["train"]) => ({
+    images: list.length,
+    perClass: Object.fromEntries(layout.classes.map((c) => [c, countPerClass(list)[c] ?? 0])),
+  });
+  await ctx.datasets.update(id, {
+    state: "ready",
+    readyAt: new Date().toISOString(),
+    progress: scan.progress,
+    classes: layout.classes,
+    splits: {
+      train: summary(items.train),
+      ...(items.val ? { val: summary(items.val) } : {}),
+      ...(items.test ? { test: summary(items.test) } : {}),
+    },
+    rejected: scan.rejected.slice(0, MAX_LISTED_REJECTED),
+    rejectedCount: scan.rejected.length,
+    ignored: scan.ignored + unused.length,
+    summary: reportSummary(report),
+  });
+  await rm(ctx.datasets.archivePath(id), { force: true });
+}
+
+/** Runs `write` at most once per `ms`, never two at once; `settle` waits for the last one. */
+class Throttled {
+  private last = 0;
+  private running: Promise<unknown> | undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly write: () => Promise<unknown>,
+  ) {}
+
+  poke(): void {
+    const now = Date.now();
+    if (this.running || now - this.last < this.ms) return;
+    this.last = now;
+    this.running = this.write()
+      .catch(() => undefined)
+      .finally(() => {
+        this.running = undefined;
+      });
+  }
+
+  async settle(): Promise<void> {
+    await this.running;
+  }
+}
