@@ -153,6 +153,7 @@ export async function extractFeatures(
         break;
       }
       while (ready.length >= 2) await new Promise<void>((r) => setTimeout(r, 1));
+      if (next >= n) break;
       const index = next++;
       let bytes: Uint8Array;
       try {

@@ -160,6 +160,8 @@ class Extraction implements ArchiveSink {
   private entries = 0;
   private accepted = 0;
   private readonly slots: Slots;
+  /** Folders already created for buffered files. */
+  private readonly made = new Set<string>();
 
   constructor(
     private readonly root: string,
@@ -265,7 +267,11 @@ class Extraction implements ArchiveSink {
       return;
     }
     const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-    await mkdir(path.dirname(target), { recursive: true });
+    const dir = path.dirname(target);
+    if (!this.made.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.made.add(dir);
+    }
     await writeFile(target, bytes, { flag: "wx" });
     this.files.push(rel);
     await onFile(rel, bytes);

@@ -235,6 +235,7 @@ function bucketIndex(hashes: [number, number][], band: number): { start: Int32Ar
 export function findNearPairs(sigs: NearSignature[], maxDistance: number): NearPair[] {
   const n = sigs.length;
   if (n < 2) return [];
+  if (n <= EXACT_SEARCH_MAX) return allNearPairs(sigs, maxDistance);
   const whole = new Float64Array(n * HASH_DIMS);
   const center = new Float64Array(n * HASH_DIMS);
   sigs.forEach((s, i) => {
@@ -286,6 +287,21 @@ export function findNearPairs(sigs: NearSignature[], maxDistance: number): NearP
   }
   const pairs = [...found].map(([key, distance]) => ({ a: Math.floor(key / n), b: key % n, distance }));
   return pairs.sort((x, y) => x.a - y.a || x.b - y.b);
+}
+
+/** Up to this many images, every pair is compared (exact, and well under a second). */
+const EXACT_SEARCH_MAX = 1500;
+
+/** Every pair within `maxDistance`, by brute force: small datasets, where the sampled hash is weakest. */
+function allNearPairs(sigs: NearSignature[], maxDistance: number): NearPair[] {
+  const pairs: NearPair[] = [];
+  for (let a = 0; a < sigs.length; a++) {
+    for (let b = a + 1; b < sigs.length; b++) {
+      const distance = nearDistance(sigs[a], sigs[b]);
+      if (distance <= maxDistance) pairs.push({ a, b, distance });
+    }
+  }
+  return pairs;
 }
 
 const byString = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
