@@ -26,11 +26,12 @@ const say = (m: string) => {
 };
 
 async function trainModel(api: ApiClient): Promise<string> {
-  const ds = await api.uploadDataset(
+  const accepted = await api.uploadDataset(
     await photoDatasetZip(["cat", "coffee"], { train: 10, test: 4 }),
     "bench.zip",
     "bench-predict",
   );
+  const ds = await api.waitForDataset(accepted.id);
   const job = await api.json<{ id: string }>("POST", "/v1/jobs", {
     datasetId: ds.id,
     epochs: 2,

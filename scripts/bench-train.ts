@@ -53,7 +53,7 @@ try {
   const perClass = { train: Number(args["per-class"]), test: Number(args["test-per-class"]) };
   say(`building ${classes.length} classes x ${perClass.train + perClass.test} JPEGs of 500x375`);
   const zip = await photoDatasetZip(classes, perClass, 7);
-  const ds = await api.uploadDataset(zip, "bench-train.zip", "bench-train");
+  const ds = await api.waitForDataset((await api.uploadDataset(zip, "bench-train.zip", "bench-train")).id);
   const images = Object.values(ds.splits).reduce((n, s) => n + s.images, 0);
   const { id } = await api.json<{ id: string }>("POST", "/v1/jobs", {
     datasetId: ds.id,

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
+import { PageOf } from "../http/pagination.js";
 
 const BackboneSchema = Type.Object(
   {
@@ -19,7 +20,13 @@ const BackboneSchema = Type.Object(
 export const backboneRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (app, { ctx }) => {
   app.get(
     "/v1/backbones",
-    { schema: { tags: ["backbones"], response: { 200: Type.Array(BackboneSchema) } } },
-    () => ctx.registry.list(),
+    {
+      schema: {
+        tags: ["backbones"],
+        summary: "Every backbone (one page: nextCursor is always null)",
+        response: { 200: PageOf(BackboneSchema, "BackbonePage") },
+      },
+    },
+    async () => ({ items: await ctx.registry.list(), nextCursor: null }),
   );
 };

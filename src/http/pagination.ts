@@ -39,6 +39,22 @@ export function cursorKey(cursor: string | undefined): string | undefined {
 }
 
 /**
+ * A page from at most `limit + 1` records already in list order after the cursor: the first `limit`, and
+ * a cursor when there were more.
+ */
+export function pageFrom<T extends Listed>(
+  fetched: T[],
+  limit: number,
+): { items: T[]; nextCursor: string | null } {
+  const items = fetched.slice(0, limit);
+  const more = fetched.length > limit;
+  return {
+    items,
+    nextCursor: more ? Buffer.from(keyOf(items[items.length - 1]), "utf8").toString("base64url") : null,
+  };
+}
+
+/**
  * One page of `records` (any order): sorted newest first, the ones after `cursor`, at most `limit`.
  *
  * @throws BadRequestError `INVALID_CURSOR` for a cursor this function did not make.
@@ -53,10 +69,8 @@ export function paginate<T extends Listed>(
     .map((r) => ({ r, k: keyOf(r) }))
     .filter(({ k }) => after === undefined || k < after)
     .sort((a, b) => (a.k < b.k ? 1 : a.k > b.k ? -1 : 0));
-  const items = sorted.slice(0, limit).map(({ r }) => r);
-  const more = sorted.length > limit;
-  return {
-    items,
-    nextCursor: more ? Buffer.from(keyOf(items[items.length - 1]), "utf8").toString("base64url") : null,
-  };
+  return pageFrom(
+    sorted.slice(0, limit + 1).map(({ r }) => r),
+    limit,
+  );
 }

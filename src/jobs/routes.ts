@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
 import { NotFoundError } from "../errors.js";
+import { cursorKey, PageOf, PageQuery, pageFrom } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import type { Queues } from "../queues.js";
 import { checkClassWeights } from "../training/class-weights.js";
@@ -59,14 +60,18 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
       schema: {
         tags: ["jobs"],
         querystring: Type.Object({
+          ...PageQuery.properties,
           state: Type.Optional(JobStateSchema),
           type: Type.Optional(Type.Enum(["train", "predict"])),
-          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 50 }),
         }),
-        response: { 200: Type.Array(JobSchema), ...errorResponses(400) },
+        response: { 200: PageOf(JobSchema, "JobPage"), ...errorResponses(400) },
       },
     },
-    (req) => ctx.jobs.list(req.query),
+    async (req) => {
+      const { limit, cursor, state, type } = req.query;
+      const jobs = await ctx.jobs.list({ state, type, limit: limit + 1, afterKey: cursorKey(cursor) });
+      return pageFrom(jobs, limit);
+    },
   );
 
   app.get(

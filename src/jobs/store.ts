@@ -1,6 +1,11 @@
 import type { Redis } from "ioredis";
 import type { JobRecord, JobState } from "./schemas.js";
 
+/** The order of lists: newest first is the largest `createdAt|id`. */
+function sortKey(job: JobRecord): string {
+  return `${job.createdAt}|${job.id}`;
+}
+
 /**
  * Job records in Redis, beside BullMQ's own keys: one JSON value per job, a sorted set by creation time for
  * listing, and a cancel flag that a running worker polls.
@@ -43,17 +48,28 @@ export class JobStore {
     return next;
   }
 
-  /** Jobs newest first, optionally of one state. */
-  async list(options: { state?: JobState; limit: number; type?: JobRecord["type"] }): Promise<JobRecord[]> {
+  /**
+   * Jobs newest first (ties by id), optionally of one state or type, after `afterKey` (the sort key
+   * `createdAt|id` of the last job of the previous page).
+   */
+  async list(options: {
+    state?: JobState;
+    limit: number;
+    type?: JobRecord["type"];
+    afterKey?: string;
+  }): Promise<JobRecord[]> {
     const out: JobRecord[] = [];
     const page = 200;
-    for (let start = 0; out.length < options.limit; start += page) {
-      const ids = await this.redis.zrevrange(this.indexKey, start, start + page - 1);
+    const { afterKey } = options;
+    const max = afterKey ? String(Date.parse(afterKey.slice(0, afterKey.indexOf("|")))) : "+inf";
+    for (let offset = 0; out.length < options.limit; offset += page) {
+      const ids = await this.redis.zrevrangebyscore(this.indexKey, max, "-inf", "LIMIT", offset, page);
       if (ids.length === 0) break;
       const raws = await this.redis.mget(ids.map((id) => this.key(id)));
-      for (const raw of raws) {
-        if (!raw) continue;
-        const job = JSON.parse(raw) as JobRecord;
+      const jobs = raws.flatMap((raw) => (raw ? [JSON.parse(raw) as JobRecord] : []));
+      jobs.sort((a, b) => sortKey(b).localeCompare(sortKey(a)));
+      for (const job of jobs) {
+        if (afterKey && sortKey(job) >= afterKey) continue;
         if (options.state && job.state !== options.state) continue;
         if (options.type && job.type !== options.type) continue;
         out.push(job);

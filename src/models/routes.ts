@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
 import { AppError, BadRequestError, ServiceUnavailableError, UnsupportedMediaTypeError } from "../errors.js";
+import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
 import { enqueueJob, newJobId } from "../jobs/service.js";
@@ -32,8 +33,16 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
     (_req, body, done) => done(null, body),
   );
 
-  app.get("/v1/models", { schema: { tags: ["models"], response: { 200: Type.Array(ModelSchema) } } }, () =>
-    ctx.models.list(),
+  app.get(
+    "/v1/models",
+    {
+      schema: {
+        tags: ["models"],
+        querystring: PageQuery,
+        response: { 200: PageOf(ModelSchema, "ModelPage"), ...errorResponses(400) },
+      },
+    },
+    async (req) => paginate(await ctx.models.list(), req.query.limit, req.query.cursor),
   );
 
   app.get(

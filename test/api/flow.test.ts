@@ -135,7 +135,7 @@ describe("full flow: upload, train, evaluate, predict, batch predict, delete", (
     const list = await api().get("/v1/models");
     assert.equal(list.status, 200);
     assert.deepEqual(
-      list.body.find((x: { id: string }) => x.id === modelId),
+      list.body.items.find((x: { id: string }) => x.id === modelId),
       m,
     );
   });
@@ -257,7 +257,7 @@ describe("full flow: upload, train, evaluate, predict, batch predict, delete", (
       assert.ok(item.probability >= 0.5 && item.probability <= 1, String(item.probability));
     }
     const listed = await api().get("/v1/jobs?type=predict");
-    assert.ok(listed.body.some((j: { id: string }) => j.id === res.body.id));
+    assert.ok(listed.body.items.some((j: { id: string }) => j.id === res.body.id));
 
     assertError(
       await api().post(`/v1/models/${modelId}/predictions`).send({ datasetId: "ds_doesnotexist" }),
@@ -279,6 +279,6 @@ describe("full flow: upload, train, evaluate, predict, batch predict, delete", (
       .send(photo("cat"));
     assertError(predict, 404, "NOT_FOUND");
     const list = await api().get("/v1/models");
-    assert.ok(!list.body.some((m: { id: string }) => m.id === modelId));
+    assert.ok(!list.body.items.some((m: { id: string }) => m.id === modelId));
   });
 });

@@ -118,15 +118,20 @@ describe("operations and backbones", () => {
   it("GET /v1/backbones lists mobilenet_v2 as the default (3856 multi-depth features, 224 input)", async () => {
     const res = await request(stack.app.server).get("/v1/backbones");
     assert.equal(res.status, 200, res.text);
-    assert.ok(Array.isArray(res.body) && res.body.length >= 1);
-    const mobilenet = res.body.find((b: { id: string }) => b.id === "mobilenet_v2");
+    assert.ok(Array.isArray(res.body.items) && res.body.items.length >= 1);
+    assert.equal(res.body.nextCursor, null);
+    const mobilenet = res.body.items.find((b: { id: string }) => b.id === "mobilenet_v2");
     assert.ok(mobilenet, "mobilenet_v2 is listed");
     assert.equal(mobilenet.default, true);
     assert.equal(mobilenet.featureDim, 3856);
     assert.equal(mobilenet.inputSize, 224);
     assert.ok(["onnx", "tfjs-layers", "tfjs-graph"].includes(mobilenet.format));
     assert.match(mobilenet.runtime, /\S/);
-    assert.equal(res.body.filter((b: { default: boolean }) => b.default).length, 1, "exactly one default");
+    assert.equal(
+      res.body.items.filter((b: { default: boolean }) => b.default).length,
+      1,
+      "exactly one default",
+    );
   });
 });
 

@@ -172,34 +172,44 @@ describe("jobs API (no worker)", () => {
 
     const all = await api.get("/v1/jobs");
     assert.equal(all.status, 200);
-    const listed = all.body.map((j: { id: string }) => j.id);
+    assert.equal(all.body.nextCursor, null);
+    const listed = all.body.items.map((j: { id: string }) => j.id);
     assert.deepEqual(listed.slice(0, 3), [ids[2], ids[1], ids[0]], "newest first");
-    const times = all.body.map((j: { createdAt: string }) => Date.parse(j.createdAt));
+    const times = all.body.items.map((j: { createdAt: string }) => Date.parse(j.createdAt));
     assert.deepEqual(
       times,
       [...times].sort((a, b) => b - a),
     );
 
     const queued = await api.get("/v1/jobs?state=queued");
-    assert.ok(queued.body.length >= 2);
-    assert.ok(queued.body.every((j: { state: string }) => j.state === "queued"));
-    assert.ok(!queued.body.some((j: { id: string }) => j.id === ids[1]));
+    assert.ok(queued.body.items.length >= 2);
+    assert.ok(queued.body.items.every((j: { state: string }) => j.state === "queued"));
+    assert.ok(!queued.body.items.some((j: { id: string }) => j.id === ids[1]));
 
     const cancelled = await api.get("/v1/jobs?state=cancelled");
-    assert.ok(cancelled.body.some((j: { id: string }) => j.id === ids[1]));
-    assert.ok(cancelled.body.every((j: { state: string }) => j.state === "cancelled"));
+    assert.ok(cancelled.body.items.some((j: { id: string }) => j.id === ids[1]));
+    assert.ok(cancelled.body.items.every((j: { state: string }) => j.state === "cancelled"));
 
     const limited = await api.get("/v1/jobs?limit=2");
     assert.deepEqual(
-      limited.body.map((j: { id: string }) => j.id),
+      limited.body.items.map((j: { id: string }) => j.id),
       [ids[2], ids[1]],
     );
+    const rest = await api.get(`/v1/jobs?limit=2&cursor=${limited.body.nextCursor}`);
+    assert.equal(rest.status, 200, rest.text);
+    assert.deepEqual(
+      [...limited.body.items, ...rest.body.items].map((j: { id: string }) => j.id),
+      listed.slice(0, 2 + rest.body.items.length),
+      "the next page follows the first",
+    );
+    assert.equal(rest.body.items[0].id, ids[0]);
     const one = await api.get("/v1/jobs?state=queued&limit=1");
     assert.deepEqual(
-      one.body.map((j: { id: string }) => j.id),
+      one.body.items.map((j: { id: string }) => j.id),
       [ids[2]],
     );
-    assert.deepEqual((await api.get("/v1/jobs?state=completed")).body, []);
+    assert.deepEqual((await api.get("/v1/jobs?state=completed")).body, { items: [], nextCursor: null });
+    assertError(await api.get("/v1/jobs?cursor=garbage"), 400, "INVALID_CURSOR");
 
     assertError(await api.get("/v1/jobs?state=sleeping"), 400, "VALIDATION_ERROR");
     assertError(await api.get("/v1/jobs?limit=0"), 400, "VALIDATION_ERROR");

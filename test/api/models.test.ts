@@ -19,7 +19,7 @@ describe("models API without models", () => {
   it("GET /v1/models is an empty list", async () => {
     const res = await api().get("/v1/models");
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body, []);
+    assert.deepEqual(res.body, { items: [], nextCursor: null });
   });
 
   it("GET and DELETE of an unknown or path-like model id are 404", async () => {
@@ -61,6 +61,6 @@ describe("models API without models", () => {
       400,
       "INVALID_JSON",
     );
-    assert.deepEqual((await api().get("/v1/jobs")).body, []);
+    assert.deepEqual((await api().get("/v1/jobs")).body.items, []);
   });
 });

@@ -192,7 +192,7 @@ export async function assertOneModelFor(
   assert.equal(manifest.id, folders[0]);
   const listed = await request(stack.app.server).get("/v1/models");
   assert.equal(listed.status, 200);
-  const models = listed.body as { id: string; jobId: string }[];
+  const models = listed.body.items as { id: string; jobId: string }[];
   assert.equal(models.length, existing.length + 1, JSON.stringify(models));
   assert.deepEqual(
     models.filter((m) => !existing.includes(m.id)).map((m) => m.jobId),
