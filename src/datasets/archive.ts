@@ -236,6 +236,9 @@ class Extraction implements ArchiveSink {
       await pipeline(body, counted, createWriteStream(target, { flags: "wx" }));
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENAMETOOLONG") {
+        throw new BadRequestError(`archive entry ${quote(rel)} has a name too long to store`, "INVALID_ARCHIVE");
+      }
       if (code && CONFLICT_CODES.has(code)) {
         throw new BadRequestError(
           `archive entry ${quote(rel)} is duplicated or clashes with a folder`,

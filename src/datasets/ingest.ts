@@ -140,7 +140,7 @@ async function publish(ctx: Context, id: string, scan: Scan): Promise<void> {
   const entries: ReportEntry[] = SPLITS.flatMap((split) =>
     (items[split] ?? []).map((i) => ({ ...i, split, sig: scan.signatures.get(i.path) as ImageSignature })),
   );
-  const report = buildReport(entries, scan.rejected);
+  const report = { ...buildReport(entries, scan.rejected), classNameCollisions: layout.caseCollisions };
   await ctx.datasets.saveContents(id, items, report);
   const summary = (list: DatasetItems["train"]) => ({
     images: list.length,

@@ -18,7 +18,12 @@ export interface DatasetLayout {
   classes: string[];
   splits: Splits;
   ignored: string[];
+  /** Classes whose names differ only in letter case (e.g. `Cat` and `cat`), each group sorted. */
+  caseCollisions: string[][];
 }
+
+/** Longest class name, in characters after NFC normalization. */
+export const MAX_CLASS_NAME = 100;
 
 type SplitName = keyof Splits;
 
@@ -59,7 +64,7 @@ export function detectLayout(files: string[]): DatasetLayout {
     const split: SplitName | undefined = splitMode ? splitOf(rest[0]) : "train";
     const labelled = splitMode ? rest.slice(1) : rest;
     if (split === undefined || labelled.length < 2) ignored.push(path);
-    else bySplit[split].push({ path, label: labelled[0] });
+    else bySplit[split].push({ path, label: className(labelled[0]) });
   }
 
   const all = [...bySplit.train, ...bySplit.val, ...bySplit.test];
@@ -69,7 +74,38 @@ export function detectLayout(files: string[]): DatasetLayout {
   const splits: Splits = { train: bySplit.train };
   if (bySplit.val.length > 0) splits.val = bySplit.val;
   if (bySplit.test.length > 0) splits.test = bySplit.test;
-  return { classes, splits, ignored };
+  return { classes, splits, ignored, caseCollisions: caseCollisions(classes) };
+}
+
+/**
+ * A class name from its folder name: Unicode NFC (so "café" typed either way is one class).
+ *
+ * @throws BadRequestError `INVALID_CLASS_NAME` for control characters or more than MAX_CLASS_NAME characters.
+ */
+export function className(folder: string): string {
+  const name = folder.normalize("NFC");
+  if (/\p{Cc}/u.test(name)) {
+    throw new BadRequestError(
+      `class folder ${JSON.stringify(name.slice(0, 60))} contains control characters`,
+      "INVALID_CLASS_NAME",
+    );
+  }
+  if ([...name].length > MAX_CLASS_NAME) {
+    throw new BadRequestError(
+      `class folder ${JSON.stringify(`${name.slice(0, 40)}...`)} is longer than ${MAX_CLASS_NAME} characters`,
+      "INVALID_CLASS_NAME",
+    );
+  }
+  return name;
+}
+
+function caseCollisions(classes: string[]): string[][] {
+  const byFolded = new Map<string, string[]>();
+  for (const c of classes) {
+    const key = c.toLowerCase();
+    byFolded.set(key, [...(byFolded.get(key) ?? []), c]);
+  }
+  return [...byFolded.values()].filter((group) => group.length > 1);
 }
 
 /**

@@ -46,6 +46,9 @@ export const DatasetReportSchema = Type.Object(
     }),
     imbalance: Type.Object({ largest: Type.String(), smallest: Type.String(), ratio: Type.Number() }),
     rejected: Type.Array(Type.Object({ path: Type.String(), reason: Type.String() })),
+    classNameCollisions: Type.Array(Type.Array(Type.String()), {
+      description: "Classes whose names differ only in letter case (e.g. Cat and cat): probably one class",
+    }),
   },
   { title: "DatasetReport" },
 );
@@ -393,6 +396,7 @@ export function buildReport(
     conflicts,
     imbalance: imbalance(sorted),
     rejected: [...rejected].sort((a, b) => byString(a.path, b.path)),
+    classNameCollisions: [],
   };
 }
 

@@ -44,7 +44,7 @@ export function classificationReport(
     if (t === p) correct++;
   }
   const ratio = (a: number, b: number) => (b > 0 ? a / b : 0);
-  const perClass: Record<string, ClassMetrics> = {};
+  const rows: [string, ClassMetrics][] = [];
   let f1Sum = 0;
   let f1Count = 0;
   classes.forEach((name, k) => {
@@ -54,12 +54,14 @@ export function classificationReport(
     const precision = ratio(tp, predicted);
     const recall = ratio(tp, support);
     const f1 = ratio(2 * precision * recall, precision + recall);
-    perClass[name] = { precision, recall, f1, support };
+    rows.push([name, { precision, recall, f1, support }]);
     if (support > 0 || predicted > 0) {
       f1Sum += f1;
       f1Count++;
     }
   });
+  // fromEntries defines own properties: a class named "__proto__" stays a class.
+  const perClass: Record<string, ClassMetrics> = Object.fromEntries(rows);
   return {
     accuracy: ratio(correct, yTrue.length),
     macroF1: ratio(f1Sum, f1Count),

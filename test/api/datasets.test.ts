@@ -192,6 +192,46 @@ describe("datasets API: uploads, layouts, CRUD", () => {
     });
   });
 
+  it("class names: NFC-normalized, __proto__ kept, case collisions reported, control characters refused", async () => {
+    const nfc = "caf\u00e9";
+    const nfd = "cafe\u0301";
+    const entries: RawEntry[] = [
+      { name: "train/__proto__/a.jpg", data: photo("cat") },
+      { name: "train/Cat/a.jpg", data: photo("coffee") },
+      { name: "train/cat/a.jpg", data: photo("astronaut") },
+      { name: `train/${nfc}/a.jpg`, data: photo("motorcycle") },
+      { name: `train/${nfd}/b.jpg`, data: await sharp(photo("motorcycle")).flop().jpeg().toBuffer() },
+    ];
+    const ds = await ingestDataset(stack, await rawZip(entries), "names.zip");
+    assert.equal(ds.state, "ready", JSON.stringify(ds.error));
+    assert.deepEqual(ds.classes, ["Cat", "__proto__", "caf\u00e9", "cat"]);
+    assert.equal(ds.splits.train.perClass[nfc], 2, "NFC and NFD spellings are one class");
+    assert.equal(Object.hasOwn(ds.splits.train.perClass, "__proto__"), true);
+    const report = (await request(stack.app.server).get(`/v1/datasets/${ds.id}/report`)).body;
+    assert.deepEqual(report.classNameCollisions, [["Cat", "cat"]]);
+
+    const newline = await ingestDataset(
+      stack,
+      await rawZip([
+        ...imageEntries(["cat"], 1, "train/"),
+        { name: "train/bad\nname/a.jpg", data: photo("cat") },
+      ]),
+      "newline.zip",
+    );
+    await assertIngestFailed(stack, newline, "INVALID_CLASS_NAME");
+    const long = await ingestDataset(
+      stack,
+      await rawZip([
+        ...imageEntries(["cat"], 1, "train/"),
+        { name: `train/${"x".repeat(300)}/a.jpg`, data: photo("cat") },
+      ]),
+      "long.zip",
+    );
+    assert.equal(long.state, "failed");
+    assert.match(long.error?.code ?? "", /^(INVALID_CLASS_NAME|INVALID_ARCHIVE)$/);
+    assert.match(long.error?.message ?? "", /long/);
+  });
+
   it("GET one, GET list (paginated, newest first, counts only), images, DELETE 204, then 404", async () => {
     const first = await ingestDataset(stack, await rawZip(imageEntries(["cat", "coffee"], 2)), "a.zip");
     const second = await ingestDataset(stack, await rawZip(imageEntries(["cat", "coffee"], 2)), "b.zip");

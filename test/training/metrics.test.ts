@@ -95,3 +95,11 @@ test("topK sorts by probability, breaks ties by index and clamps k", () => {
   assert.deepEqual(topK(probs, classes, 0), []);
   assert.throws(() => topK(probs, classes.slice(1), 2), RangeError);
 });
+
+test("a class named __proto__ (or constructor) keeps its own per-class entry", () => {
+  const r = classificationReport([0, 1, 2, 0], [0, 1, 2, 2], ["__proto__", "constructor", "cat"]);
+  assert.deepEqual(Object.keys(r.perClass), ["__proto__", "constructor", "cat"]);
+  assert.equal(r.perClass.__proto__.support, 2);
+  assert.equal(Object.getPrototypeOf(r.perClass), Object.prototype, "the map itself is not re-parented");
+  assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(r)).perClass), ["__proto__", "constructor", "cat"]);
+});
