@@ -22,6 +22,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import sharp from "sharp";
+import { decodeForIngest } from "../src/datasets/decode.js";
 import { buildReport, findNearPairs, NEAR_MAX_DISTANCE, type ReportEntry } from "../src/datasets/report.js";
 import { grayArea, type ImageSignature, imageSignature, nearDistance } from "../src/datasets/signature.js";
 import { PHOTOS_DIR } from "../src/lib/paths.js";
@@ -66,23 +67,11 @@ function fullRms(a: Uint8Array, b: Uint8Array): number {
   return Math.sqrt(s / a.length);
 }
 
-interface Raw {
-  pixels: Uint8Array;
-  width: number;
-  height: number;
-  channels: 1 | 3;
-}
+type Raw = Omit<Awaited<ReturnType<typeof decodeForIngest>>, "format">;
 
-/** Decodes like ingestion: alpha flattened on white, gray files as one channel, others as sRGB. */
-async function decode(buf: Buffer): Promise<Raw> {
-  const meta = await sharp(buf).metadata();
-  const img = sharp(buf).flatten({ background: "#ffffff" });
-  const gray = (meta.channels ?? 3) <= 2;
-  const { data, info } = await (gray ? img.toColourspace("b-w") : img.toColourspace("srgb"))
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  if (info.channels !== 1 && info.channels !== 3) throw new Error(`${info.channels} channels`);
-  return { pixels: data, width: info.width, height: info.height, channels: info.channels };
+/** Decodes with ingestion's own decoder. */
+function decode(buf: Buffer) {
+  return decodeForIngest(buf, 50_000_000);
 }
 
 function sharpOf(r: Raw) {

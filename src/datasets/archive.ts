@@ -237,7 +237,10 @@ class Extraction implements ArchiveSink {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "ENAMETOOLONG") {
-        throw new BadRequestError(`archive entry ${quote(rel)} has a name too long to store`, "INVALID_ARCHIVE");
+        throw new BadRequestError(
+          `archive entry ${quote(rel)} has a name too long to store`,
+          "INVALID_ARCHIVE",
+        );
       }
       if (code && CONFLICT_CODES.has(code)) {
         throw new BadRequestError(

@@ -11,6 +11,7 @@ import path from "node:path";
 import { before, describe, it } from "node:test";
 import sharp, { type Sharp } from "sharp";
 import Value from "typebox/value";
+import { CLASSES as FM_CLASSES } from "../../scripts/lib/fashion-archive.js";
 import { readIdxImages, readIdxLabels } from "../../scripts/lib/idx.js";
 import {
   buildReport,
@@ -31,18 +32,6 @@ import { PHOTOS_DIR } from "../../src/lib/paths.js";
 import { Rng } from "../../src/lib/rng.js";
 import { FASHION_MNIST_DIR } from "../helpers/fashion-mnist.js";
 
-const FM_CLASSES = [
-  "t-shirt_top",
-  "trouser",
-  "pullover",
-  "dress",
-  "coat",
-  "sandal",
-  "shirt",
-  "sneaker",
-  "bag",
-  "ankle_boot",
-];
 const FM_IMAGES = 3000;
 /** The rare class keeps only this many training images. */
 const RARE = { label: "ankle_boot", train: 20 };
@@ -214,7 +203,8 @@ async function buildDataset(): Promise<Built> {
   const inTest = (o: Base) => ({ split: "test" as const, label: o.label });
   const otherClass = (o: Base) => ({
     split: "train" as const,
-    label: o.label === "photo" ? "bag" : FM_CLASSES[(FM_CLASSES.indexOf(o.label) + 1) % 9],
+    label:
+      o.label === "photo" ? "bag" : FM_CLASSES[((FM_CLASSES as readonly string[]).indexOf(o.label) + 1) % 9],
   });
   // Near copies: as many of each transform of Fashion-MNIST items as of photos.
   await inject("exact", "fm", 18, exact, same);

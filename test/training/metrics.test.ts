@@ -99,7 +99,7 @@ test("topK sorts by probability, breaks ties by index and clamps k", () => {
 test("a class named __proto__ (or constructor) keeps its own per-class entry", () => {
   const r = classificationReport([0, 1, 2, 0], [0, 1, 2, 2], ["__proto__", "constructor", "cat"]);
   assert.deepEqual(Object.keys(r.perClass), ["__proto__", "constructor", "cat"]);
-  assert.equal(r.perClass.__proto__.support, 2);
+  assert.equal(Object.getOwnPropertyDescriptor(r.perClass, "__proto__")?.value.support, 2);
   assert.equal(Object.getPrototypeOf(r.perClass), Object.prototype, "the map itself is not re-parented");
   assert.deepEqual(Object.keys(JSON.parse(JSON.stringify(r)).perClass), ["__proto__", "constructor", "cat"]);
 });
