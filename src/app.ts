@@ -22,7 +22,16 @@ export interface AppOptions {
 export async function buildApp({ ctx, queues }: AppOptions) {
   const app = Fastify({
     loggerInstance: ctx.logger as FastifyBaseLogger,
-    ajv: { customOptions: { coerceTypes: "array", useDefaults: true, removeAdditional: false } },
+    ajv: {
+      // allErrors + verbose: every failing field is reported, with its schema for "did you mean" hints.
+      customOptions: {
+        coerceTypes: "array",
+        useDefaults: true,
+        removeAdditional: false,
+        allErrors: true,
+        verbose: true,
+      },
+    },
     routerOptions: { ignoreTrailingSlash: true },
   }).withTypeProvider<TypeBoxTypeProvider>();
 

@@ -16,6 +16,60 @@ const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
   FST_PROTO_VIOLATION: { status: 400, code: "BAD_REQUEST" },
 };
 
+/** What Ajv reports per failing keyword (with `verbose`, the schema that failed). */
+interface ValidationIssue {
+  keyword: string;
+  instancePath: string;
+  message?: string;
+  params: Record<string, unknown>;
+  parentSchema?: { properties?: Record<string, unknown> };
+}
+
+/**
+ * One message naming every failing field, e.g. `unknown field 'epoch' (did you mean 'epochs'?); body/dropout
+ * must be <= 0.95`. Union alternatives that repeat a message are listed once.
+ */
+export function validationMessage(issues: readonly ValidationIssue[], context: string): string {
+  const parts = issues.map((v) => {
+    const where = `${context}${v.instancePath}`;
+    if (v.keyword === "additionalProperties") {
+      const field = String(v.params.additionalProperty);
+      const guess = closest(field, Object.keys(v.parentSchema?.properties ?? {}));
+      const inside = v.instancePath ? ` in ${where}` : ` in ${context}`;
+      return `unknown field '${field}'${inside}${guess ? ` (did you mean '${guess}'?)` : ""}`;
+    }
+    if (v.keyword === "required") return `${where} is missing field '${String(v.params.missingProperty)}'`;
+    return `${where} ${v.message ?? "is invalid"}`;
+  });
+  return [...new Set(parts)].join("; ");
+}
+
+/** The known name within edit distance 2 (or differing only in case) of `name`, if any. */
+function closest(name: string, known: string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = k.toLowerCase() === name.toLowerCase() ? 0 : editDistance(name, k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
 function toSnake(code: string): string {
   return code
     .replace(/^FST_(ERR_)?/, "")
@@ -35,6 +89,9 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
     } else if ("validation" in err && err.validation) {
       status = 400;
       code = "VALIDATION_ERROR";
+      const message = validationMessage(err.validation, err.validationContext ?? "body");
+      req.log.info({ code, status, msg: message }, "request rejected");
+      return reply.status(status).send({ error: { code, message } });
     } else if ("code" in err && typeof err.code === "string" && FASTIFY_CODES[err.code]) {
       ({ status, code } = FASTIFY_CODES[err.code]);
     } else if ("statusCode" in err && typeof err.statusCode === "number" && err.statusCode >= 400) {

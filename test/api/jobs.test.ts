@@ -69,6 +69,24 @@ describe("jobs API (no worker)", () => {
     assertError(await post({ epochs: 2 }), 400, "VALIDATION_ERROR");
   });
 
+  it("400 names every failing field, with a guess for a misspelt one", async () => {
+    const res = await post({
+      datasetId,
+      epoch: 3,
+      learningrate: 0.1,
+      dropout: 5,
+      earlyStopping: { patiance: 2 },
+    });
+    assertError(res, 400, "VALIDATION_ERROR");
+    const message: string = res.body.error.message;
+    assert.match(message, /unknown field 'epoch' in body \(did you mean 'epochs'\?\)/);
+    assert.match(message, /unknown field 'learningrate' in body \(did you mean 'learningRate'\?\)/);
+    assert.match(message, /unknown field 'patiance' in body\/earlyStopping \(did you mean 'patience'\?\)/);
+    assert.match(message, /body\/dropout must be <= 0.95/);
+    assertError(await post({ epochs: 2 }), 400, "VALIDATION_ERROR");
+    assert.match((await post({ epochs: 2 })).body.error.message, /missing field 'datasetId'/);
+  });
+
   const invalid: [string, Record<string, unknown>][] = [
     ["epochs 0", { epochs: 0 }],
     ["epochs 2.5", { epochs: 2.5 }],
