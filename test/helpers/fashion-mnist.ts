@@ -1,6 +1,12 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
+import { after, before } from "node:test";
 import sharp from "sharp";
 import { readIdxImages, readIdxLabels } from "../../scripts/lib/idx.js";
+import type { BackboneRegistry, LoadedBackbone } from "../../src/backbones/registry.js";
+import { loadConfig } from "../../src/config.js";
+import { backboneRegistry } from "../../src/context.js";
 
 /** Where Debian's `dataset-fashion-mnist` (installed by .ci/run) puts the IDX files. */
 export const FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist";
@@ -31,4 +37,22 @@ export async function fashionMnistPngs(
     );
   }
   return Promise.all(out);
+}
+
+/**
+ * The built-in backbone for the tests of one file: a registry in a temporary folder, made before the tests
+ * and closed (the folder removed) after them.
+ */
+export function builtinBackboneForTests(prefix: string): { load(): Promise<LoadedBackbone> } {
+  let dir: string;
+  let registry: BackboneRegistry;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+    registry = backboneRegistry(loadConfig({ DATA_DIR: dir }), dir, () => undefined);
+  });
+  after(async () => {
+    await registry.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  return { load: () => registry.load("mobilenet_v2") };
 }

@@ -4,40 +4,24 @@
  * `balanced` weights must raise the shirts' recall without lowering macro F1.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
-import path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { extractFeatures } from "../../src/backbones/extractor.js";
-import type { BackboneRegistry } from "../../src/backbones/registry.js";
-import { loadConfig } from "../../src/config.js";
-import { backboneRegistry } from "../../src/context.js";
 import { Rng } from "../../src/lib/rng.js";
 import { resolveClassWeights } from "../../src/training/class-weights.js";
 import { HeadTrainer } from "../../src/training/head.js";
 import { classificationReport } from "../../src/training/metrics.js";
 import { featureStats, standardizeInPlace } from "../../src/training/standardize.js";
-import { fashionMnistPngs } from "../helpers/fashion-mnist.js";
+import { builtinBackboneForTests, fashionMnistPngs } from "../helpers/fashion-mnist.js";
 
 const LABELS = [0, 2, 4, 6];
 const CLASSES = ["t-shirt_top", "pullover", "coat", "shirt"];
-let dir: string;
-let registry: BackboneRegistry;
-
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "cw-real-"));
-  registry = backboneRegistry(loadConfig({ DATA_DIR: dir }), dir, () => undefined);
-});
-after(async () => {
-  await registry.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const backbone = builtinBackboneForTests("cw-real-");
 
 async function rows(split: "train" | "t10k", counts: Record<number, number>) {
   const items = await fashionMnistPngs(split, counts);
   const out = await extractFeatures(
     items.map((i) => i.png),
-    await registry.load("mobilenet_v2"),
+    await backbone.load(),
   );
   assert.equal(out.errors.length, 0);
   return { x: out.features, y: Int32Array.from(items, (i) => LABELS.indexOf(i.label)) };

@@ -4,34 +4,20 @@
  * (none of them clothing) and unseen Fashion-MNIST test images.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
-import os from "node:os";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import { extractFeatures } from "../../src/backbones/extractor.js";
-import type { BackboneRegistry } from "../../src/backbones/registry.js";
-import { loadConfig } from "../../src/config.js";
-import { backboneRegistry } from "../../src/context.js";
 import { fitOpenSet, OPEN_SET_REJECT_RATE } from "../../src/training/evaluate.js";
 import { fitClassGaussians, mahalanobisScores } from "../../src/training/open-set.js";
-import { fashionMnistPngs } from "../helpers/fashion-mnist.js";
+import { builtinBackboneForTests, fashionMnistPngs } from "../helpers/fashion-mnist.js";
 
 const NATURAL = path.join(import.meta.dirname, "..", "..", "assets", "photos", "natural");
 const ALL = Object.fromEntries(Array.from({ length: 10 }, (_, c) => [c, 0]));
-let dir: string;
-let registry: BackboneRegistry;
-
-before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), "open-set-real-"));
-  registry = backboneRegistry(loadConfig({ DATA_DIR: dir }), dir, () => undefined);
-});
-after(async () => {
-  await registry.close();
-  await rm(dir, { recursive: true, force: true });
-});
+const backbone = builtinBackboneForTests("open-set-real-");
 
 async function features(images: Buffer[]): Promise<Float32Array> {
-  const out = await extractFeatures(images, await registry.load("mobilenet_v2"));
+  const out = await extractFeatures(images, await backbone.load());
   assert.equal(out.errors.length, 0, JSON.stringify(out.errors[0]));
   return out.features;
 }
@@ -43,7 +29,7 @@ test("natural photos are unknown to a Fashion-MNIST model, its own test images a
   const testImages = await fashionMnistPngs("t10k", Object.fromEntries(Object.keys(ALL).map((c) => [c, 30])));
   const files = (await readdir(NATURAL)).filter((f) => f.endsWith(".jpg"));
   const photos = await Promise.all(files.map((f) => readFile(path.join(NATURAL, f))));
-  const dim = (await registry.load("mobilenet_v2")).manifest.featureDim;
+  const dim = (await backbone.load()).manifest.featureDim;
 
   const gaussians = fitClassGaussians(
     await features(fit.map((i) => i.png)),
