@@ -142,10 +142,13 @@ async function publish(ctx: Context, id: string, scan: Scan): Promise<void> {
   );
   const report = { ...buildReport(entries, scan.rejected), classNameCollisions: layout.caseCollisions };
   await ctx.datasets.saveContents(id, items, report);
-  const summary = (list: DatasetItems["train"]) => ({
-    images: list.length,
-    perClass: Object.fromEntries(layout.classes.map((c) => [c, countPerClass(list)[c] ?? 0])),
-  });
+  const summary = (list: DatasetItems["train"]) => {
+    const counts = countPerClass(list);
+    return {
+      images: list.length,
+      perClass: Object.fromEntries(layout.classes.map((c) => [c, counts[c] ?? 0])),
+    };
+  };
   await ctx.datasets.update(id, {
     state: "ready",
     readyAt: new Date().toISOString(),

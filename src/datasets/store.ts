@@ -107,14 +107,6 @@ export class DatasetStore {
     return dataset;
   }
 
-  /** Whether a dataset exists. */
-  async exists(id: string): Promise<boolean> {
-    return this.get(id).then(
-      () => true,
-      () => false,
-    );
-  }
-
   /** A ready dataset's items, or a 404. */
   async items(id: string): Promise<DatasetItems> {
     const found = isSafeId(id)

@@ -23,8 +23,8 @@ export interface Listed {
   createdAt: string;
 }
 
-/** Sort key of a record: newest first means largest key first. */
-function keyOf(r: Listed): string {
+/** Sort key of a record (`createdAt|id`): newest first means largest key first. */
+export function keyOf(r: Listed): string {
   return `${r.createdAt}|${r.id}`;
 }
 

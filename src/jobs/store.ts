@@ -1,10 +1,6 @@
 import type { Redis } from "ioredis";
+import { keyOf } from "../http/pagination.js";
 import type { JobRecord, JobState } from "./schemas.js";
-
-/** The order of lists: newest first is the largest `createdAt|id`. */
-function sortKey(job: JobRecord): string {
-  return `${job.createdAt}|${job.id}`;
-}
 
 /**
  * Job records in Redis, beside BullMQ's own keys: one JSON value per job, a sorted set by creation time for
@@ -67,9 +63,9 @@ export class JobStore {
       if (ids.length === 0) break;
       const raws = await this.redis.mget(ids.map((id) => this.key(id)));
       const jobs = raws.flatMap((raw) => (raw ? [JSON.parse(raw) as JobRecord] : []));
-      jobs.sort((a, b) => sortKey(b).localeCompare(sortKey(a)));
+      jobs.sort((a, b) => keyOf(b).localeCompare(keyOf(a)));
       for (const job of jobs) {
-        if (afterKey && sortKey(job) >= afterKey) continue;
+        if (afterKey && keyOf(job) >= afterKey) continue;
         if (options.state && job.state !== options.state) continue;
         if (options.type && job.type !== options.type) continue;
         out.push(job);
