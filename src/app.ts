@@ -8,6 +8,7 @@ import type { Context } from "./context.js";
 import { datasetRoutes } from "./datasets/routes.js";
 import { healthRoutes } from "./health/routes.js";
 import { registerErrorHandler } from "./http/error-handler.js";
+import { openapiOptions } from "./http/openapi.js";
 import { jobRoutes } from "./jobs/routes.js";
 import { modelRoutes } from "./models/routes.js";
 import type { Queues } from "./queues.js";
@@ -38,23 +39,7 @@ export async function buildApp({ ctx, queues }: AppOptions) {
   registerErrorHandler(app);
   app.removeContentTypeParser("text/plain");
   await app.register(multipart, { throwFileSizeLimit: false });
-  await app.register(swagger, {
-    openapi: {
-      openapi: "3.0.3",
-      info: {
-        title: "Transfer-learning job server",
-        version: "1.0.0",
-        description: "Upload labelled images, train a classifier head on a frozen pretrained CNN, predict.",
-      },
-      tags: [
-        { name: "datasets" },
-        { name: "backbones" },
-        { name: "jobs" },
-        { name: "models" },
-        { name: "operations" },
-      ],
-    },
-  });
+  await app.register(swagger, openapiOptions);
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
 

@@ -23,6 +23,7 @@ export const backboneRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async
     {
       schema: {
         tags: ["backbones"],
+        operationId: "listBackbones",
         summary: "Every backbone (one page: nextCursor is always null)",
         response: { 200: PageOf(BackboneSchema, "BackbonePage") },
       },

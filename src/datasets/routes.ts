@@ -14,6 +14,7 @@ import {
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from "../errors.js";
+import { Binary } from "../http/openapi.js";
 import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import type { Queues } from "../queues.js";
@@ -44,10 +45,26 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     {
       schema: {
         tags: ["datasets"],
+        operationId: "createDataset",
         summary:
           "Upload a dataset archive (.zip, .tar, .tar.gz, .tgz) as multipart field `file`, optional field `name`; " +
           "it is ingested on the queue (state `ingesting`, then `ready` or `failed`)",
         consumes: ["multipart/form-data"],
+        documentedBody: {
+          content: {
+            "multipart/form-data": {
+              schema: {
+                title: "DatasetUpload",
+                type: "object",
+                required: ["file"],
+                properties: {
+                  file: { ...Binary, description: "The archive: .zip, .tar, .tar.gz or .tgz" },
+                  name: { type: "string", maxLength: 200, description: "Default: the archive's file name" },
+                },
+              },
+            },
+          },
+        },
         response: { 202: DatasetSchema, ...errorResponses(400, 413, 415, 503) },
       },
     },
@@ -86,6 +103,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     {
       schema: {
         tags: ["datasets"],
+        operationId: "listDatasets",
+        summary: "List datasets, newest first",
         querystring: PageQuery,
         response: { 200: PageOf(DatasetListItemSchema, "DatasetPage"), ...errorResponses(400) },
       },
@@ -98,6 +117,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     {
       schema: {
         tags: ["datasets"],
+        operationId: "getDataset",
+        summary: "Get a dataset: state, ingestion progress, classes, splits, report summary",
         params: IdParams,
         response: { 200: DatasetSchema, ...errorResponses(404) },
       },
@@ -110,6 +131,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     {
       schema: {
         tags: ["datasets"],
+        operationId: "getDatasetReport",
         summary: "Duplicates, near duplicates, leaks, conflicts, imbalance and rejected files",
         params: IdParams,
         response: { 200: DatasetReportSchema, ...errorResponses(404, 409) },
@@ -134,7 +156,9 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     {
       schema: {
         tags: ["datasets"],
+        operationId: "getDatasetImage",
         summary: "One image of a ready dataset, by its path in the archive",
+        produces: Object.values(MEDIA_TYPES).filter((t, i, all) => all.indexOf(t) === i),
         params: Type.Object({
           id: IdParams.properties.id,
           "*": Type.String({ minLength: 1, maxLength: 1024 }),
@@ -162,6 +186,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     {
       schema: {
         tags: ["datasets"],
+        operationId: "deleteDataset",
+        summary: "Delete a dataset and its files (409 while a job needs it)",
         params: IdParams,
         response: { 204: Type.Null(), ...errorResponses(404, 409) },
       },

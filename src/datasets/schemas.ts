@@ -7,12 +7,15 @@ const SplitSummary = Type.Object({
 });
 
 /** Ingestion progress: archive files seen, images decoded, percent of the archive read. */
-export const IngestProgressSchema = Type.Object({
-  files: Type.Integer({ description: "Archive entries seen so far" }),
-  done: Type.Integer({ description: "Images decoded and checked so far" }),
-  percent: Type.Number(),
-  imagesPerSec: Type.Number(),
-});
+export const IngestProgressSchema = Type.Object(
+  {
+    files: Type.Integer({ description: "Archive entries seen so far" }),
+    done: Type.Integer({ description: "Images decoded and checked so far" }),
+    percent: Type.Number(),
+    imagesPerSec: Type.Number(),
+  },
+  { title: "IngestProgress" },
+);
 export type IngestProgress = Static<typeof IngestProgressSchema>;
 
 /** Rejected files shown in a dataset record; the report lists them all. */

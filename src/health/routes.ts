@@ -8,7 +8,14 @@ import { errorResponses } from "../http/schemas.js";
 export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (app, { ctx }) => {
   app.get(
     "/healthz",
-    { schema: { tags: ["operations"], response: { 200: Type.Object({ status: Type.Literal("ok") }) } } },
+    {
+      schema: {
+        tags: ["operations"],
+        operationId: "getHealth",
+        summary: "Liveness: the process is up",
+        response: { 200: Type.Object({ status: Type.Literal("ok") }) },
+      },
+    },
     async () => ({ status: "ok" as const }),
   );
   app.get(
@@ -16,6 +23,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ ctx: Context }> = async (
     {
       schema: {
         tags: ["operations"],
+        operationId: "getReadiness",
+        summary: "Readiness: Redis reachable and writable",
         response: {
           200: Type.Object({ status: Type.Literal("ready"), redisMs: Type.Number() }),
           ...errorResponses(503),

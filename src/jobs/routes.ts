@@ -10,7 +10,7 @@ import { sweepConfigs } from "../training/sweep.js";
 import { JobSchema, JobStateSchema, resolveTrainParams, TrainParamsSchema } from "./schemas.js";
 import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
 
-const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema });
+const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema }, { title: "JobAccepted" });
 
 /** The jobs API: create a training job, get, list, cancel, stream progress. */
 export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (
@@ -27,6 +27,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
     {
       schema: {
         tags: ["jobs"],
+        operationId: "createJob",
         summary:
           "Start a training job. An Idempotency-Key header makes retries of the same request return the same job.",
         headers: Type.Object({
@@ -59,6 +60,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
     {
       schema: {
         tags: ["jobs"],
+        operationId: "listJobs",
+        summary: "List jobs, newest first, optionally by state or type",
         querystring: Type.Object({
           ...PageQuery.properties,
           state: Type.Optional(JobStateSchema),
@@ -76,7 +79,15 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
 
   app.get(
     "/v1/jobs/:id",
-    { schema: { tags: ["jobs"], params: IdParams, response: { 200: JobSchema, ...errorResponses(404) } } },
+    {
+      schema: {
+        tags: ["jobs"],
+        operationId: "getJob",
+        summary: "Get a job: state, progress, epoch history, leaderboard, model id or error",
+        params: IdParams,
+        response: { 200: JobSchema, ...errorResponses(404) },
+      },
+    },
     async (req) => {
       const job = await ctx.jobs.get(req.params.id);
       if (!job) throw new NotFoundError("job", req.params.id);
@@ -87,7 +98,13 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
   app.delete(
     "/v1/jobs/:id",
     {
-      schema: { tags: ["jobs"], params: IdParams, response: { 202: Accepted, ...errorResponses(404, 409) } },
+      schema: {
+        tags: ["jobs"],
+        operationId: "cancelJob",
+        summary: "Cancel a queued or running job",
+        params: IdParams,
+        response: { 202: Accepted, ...errorResponses(404, 409) },
+      },
     },
     async (req, reply) => {
       const job = await cancelJob(ctx, queues, req.params.id);
@@ -100,6 +117,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
     {
       schema: {
         tags: ["jobs"],
+        operationId: "streamJobEvents",
         summary:
           "Server-Sent Events: `progress` events carrying the job as GET /v1/jobs/:id returns it, then `end`",
         params: IdParams,

@@ -12,21 +12,45 @@ export const SweepSchema = Type.Object(
     batchSize: values(Type.Integer({ minimum: 1, maximum: 4096 })),
     labelSmoothing: values(Type.Number({ minimum: 0, maximum: 0.5 })),
   },
-  { additionalProperties: false, description: "At most 64 combinations" },
+  { additionalProperties: false, description: "At most 64 combinations", title: "Sweep" },
 );
 export type Sweep = Static<typeof SweepSchema>;
 
 /** Hyperparameters of a training job (POST /v1/jobs), with their defaults and ranges. */
 export const TrainParamsSchema = Type.Object(
   {
-    datasetId: Type.String({ minLength: 1, maxLength: 128 }),
-    backbone: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
-    epochs: Type.Integer({ minimum: 1, maximum: 1000, default: 10 }),
-    batchSize: Type.Integer({ minimum: 1, maximum: 4096, default: 256 }),
-    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 0.001 }),
-    hiddenUnits: Type.Integer({ minimum: 1, maximum: 8192, default: 256 }),
-    dropout: Type.Number({ minimum: 0, maximum: 0.95, default: 0.2 }),
-    augment: Type.Boolean({ default: false }),
+    datasetId: Type.String({ minLength: 1, maxLength: 128, description: "A ready dataset" }),
+    backbone: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: "A backbone id; default: the server's default",
+      }),
+    ),
+    epochs: Type.Integer({
+      minimum: 1,
+      maximum: 1000,
+      default: 10,
+      description: "At most this many epochs (early stopping may end sooner)",
+    }),
+    batchSize: Type.Integer({
+      minimum: 1,
+      maximum: 4096,
+      default: 256,
+      description: "Feature vectors per step",
+    }),
+    learningRate: Type.Number({ exclusiveMinimum: 0, maximum: 10, default: 0.001, description: "Adam's" }),
+    hiddenUnits: Type.Integer({
+      minimum: 1,
+      maximum: 8192,
+      default: 256,
+      description: "Width of the head's hidden layer",
+    }),
+    dropout: Type.Number({ minimum: 0, maximum: 0.95, default: 0.2, description: "After the hidden layer" }),
+    augment: Type.Boolean({
+      default: false,
+      description: "Random crops, flips and colour jitter of training images",
+    }),
     augmentViews: Type.Integer({
       minimum: 1,
       maximum: 50,
@@ -39,7 +63,12 @@ export const TrainParamsSchema = Type.Object(
       default: 0.1,
       description: "Used when the dataset has no val split: a stratified, seeded part of train validates",
     }),
-    seed: Type.Integer({ minimum: 0, maximum: 4294967295, default: 1 }),
+    seed: Type.Integer({
+      minimum: 0,
+      maximum: 4294967295,
+      default: 1,
+      description: "Seeds the validation split, initialization, shuffling and augmentation",
+    }),
     earlyStopping: Type.Union(
       [
         Type.Object(
@@ -60,7 +89,12 @@ export const TrainParamsSchema = Type.Object(
       default: "cosine",
       description: "cosine: the learning rate decays from learningRate to 0 over the epochs",
     }),
-    labelSmoothing: Type.Number({ minimum: 0, maximum: 0.5, default: 0 }),
+    labelSmoothing: Type.Number({
+      minimum: 0,
+      maximum: 0.5,
+      default: 0,
+      description: "Cross-entropy targets mixed with the uniform distribution",
+    }),
     classWeights: Type.Union(
       [
         Type.Enum(["none", "balanced"]),
@@ -74,7 +108,7 @@ export const TrainParamsSchema = Type.Object(
     ),
     sweep: Type.Optional(SweepSchema),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "TrainParams" },
 );
 export type TrainParamsInput = Static<typeof TrainParamsSchema>;
 /** Training parameters after defaults are applied (backbone and early stopping resolved). */
@@ -96,45 +130,56 @@ export function resolveTrainParams(input: TrainParamsInput, defaultBackbone: str
 /** Parameters of a batch-inference job. */
 export const PredictJobParamsSchema = Type.Object(
   { datasetId: Type.String({ minLength: 1, maxLength: 128 }) },
-  { additionalProperties: false },
+  { additionalProperties: false, title: "BatchPredictionRequest" },
 );
 export type PredictJobParams = Static<typeof PredictJobParamsSchema> & { modelId: string };
 
-export const JobStateSchema = Type.Enum(["queued", "running", "completed", "failed", "cancelled"]);
+export const JobStateSchema = Type.Enum(["queued", "running", "completed", "failed", "cancelled"], {
+  title: "JobState",
+});
 export type JobState = Static<typeof JobStateSchema>;
 
-export const ProgressSchema = Type.Object({
-  phase: Type.Enum(["queued", "extracting", "training", "evaluating", "saving", "predicting"]),
-  epoch: Type.Optional(Type.Integer()),
-  epochs: Type.Optional(Type.Integer()),
-  step: Type.Integer(),
-  steps: Type.Integer(),
-  percent: Type.Number(),
-  imagesPerSec: Type.Optional(Type.Number()),
-  etaSeconds: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
-});
+export const ProgressSchema = Type.Object(
+  {
+    phase: Type.Enum(["queued", "extracting", "training", "evaluating", "saving", "predicting"]),
+    epoch: Type.Optional(Type.Integer()),
+    epochs: Type.Optional(Type.Integer()),
+    step: Type.Integer(),
+    steps: Type.Integer(),
+    percent: Type.Number(),
+    imagesPerSec: Type.Optional(Type.Number()),
+    etaSeconds: Type.Optional(Type.Union([Type.Number(), Type.Null()])),
+  },
+  { title: "JobProgress" },
+);
 export type Progress = Static<typeof ProgressSchema>;
 
-export const EpochSchema = Type.Object({
-  epoch: Type.Integer(),
-  loss: Type.Number(),
-  accuracy: Type.Number(),
-  valLoss: Type.Optional(Type.Number()),
-  valAccuracy: Type.Optional(Type.Number()),
-  seconds: Type.Number({ description: "Wall time of the epoch, feature extraction included" }),
-});
+export const EpochSchema = Type.Object(
+  {
+    epoch: Type.Integer(),
+    loss: Type.Number(),
+    accuracy: Type.Number(),
+    valLoss: Type.Optional(Type.Number()),
+    valAccuracy: Type.Optional(Type.Number()),
+    seconds: Type.Number({ description: "Wall time of the epoch, feature extraction included" }),
+  },
+  { title: "Epoch" },
+);
 export type EpochRecord = Static<typeof EpochSchema>;
 
 /** One head configuration of a sweep, ranked on validation (training figures when there is none). */
-export const LeaderboardEntrySchema = Type.Object({
-  params: Type.Record(Type.String(), Type.Number(), { description: "The swept parameters" }),
-  valAccuracy: Type.Optional(Type.Number()),
-  valLoss: Type.Optional(Type.Number()),
-  accuracy: Type.Optional(Type.Number({ description: "Training accuracy, only without validation data" })),
-  loss: Type.Optional(Type.Number({ description: "Training loss, only without validation data" })),
-  bestEpoch: Type.Integer(),
-  epochsRun: Type.Integer(),
-});
+export const LeaderboardEntrySchema = Type.Object(
+  {
+    params: Type.Record(Type.String(), Type.Number(), { description: "The swept parameters" }),
+    valAccuracy: Type.Optional(Type.Number()),
+    valLoss: Type.Optional(Type.Number()),
+    accuracy: Type.Optional(Type.Number({ description: "Training accuracy, only without validation data" })),
+    loss: Type.Optional(Type.Number({ description: "Training loss, only without validation data" })),
+    bestEpoch: Type.Integer(),
+    epochsRun: Type.Integer(),
+  },
+  { title: "LeaderboardEntry" },
+);
 export type LeaderboardEntry = Static<typeof LeaderboardEntrySchema>;
 
 const ErrorInfo = Type.Object({ code: Type.String(), message: Type.String() });

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
 import { AppError, BadRequestError, ServiceUnavailableError, UnsupportedMediaTypeError } from "../errors.js";
+import { Binary } from "../http/openapi.js";
 import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
@@ -12,14 +13,29 @@ import { ModelSchema, PredictionSchema } from "./schemas.js";
 const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
 const MAX_IMAGES = 64;
 const PREDICT_TIMEOUT_MS = 60_000;
+const IMAGE_TYPES = [
+  "image/jpeg",
+  "image/png",
+  "image/webp",
+  "image/gif",
+  "image/tiff",
+  "application/octet-stream",
+];
 
 const Predictions = Type.Array(PredictionSchema);
 const Unknown = Type.Optional(
   Type.Boolean({ description: "The image looks like none of the classes (the model's unknown rule)" }),
 );
 const PredictResponse = Type.Union([
-  Type.Object({ predictions: Predictions, unknown: Unknown }),
-  Type.Object({ results: Type.Array(Type.Object({ predictions: Predictions, unknown: Unknown })) }),
+  Type.Object({ predictions: Predictions, unknown: Unknown }, { title: "PredictOne" }),
+  Type.Object(
+    {
+      results: Type.Array(
+        Type.Object({ predictions: Predictions, unknown: Unknown }, { title: "PredictResult" }),
+      ),
+    },
+    { title: "PredictMany" },
+  ),
 ]);
 
 /** The models API: list, get, delete, predict (online) and batch predictions (a job). */
@@ -38,6 +54,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
     {
       schema: {
         tags: ["models"],
+        operationId: "listModels",
+        summary: "List models, newest first",
         querystring: PageQuery,
         response: { 200: PageOf(ModelSchema, "ModelPage"), ...errorResponses(400) },
       },
@@ -48,7 +66,13 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
   app.get(
     "/v1/models/:id",
     {
-      schema: { tags: ["models"], params: IdParams, response: { 200: ModelSchema, ...errorResponses(404) } },
+      schema: {
+        tags: ["models"],
+        operationId: "getModel",
+        summary: "Get a model: classes, test or validation metrics, calibration, unknown rule",
+        params: IdParams,
+        response: { 200: ModelSchema, ...errorResponses(404) },
+      },
     },
     (req) => ctx.models.get(req.params.id),
   );
@@ -56,7 +80,13 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
   app.delete(
     "/v1/models/:id",
     {
-      schema: { tags: ["models"], params: IdParams, response: { 204: Type.Null(), ...errorResponses(404) } },
+      schema: {
+        tags: ["models"],
+        operationId: "deleteModel",
+        summary: "Delete a model",
+        params: IdParams,
+        response: { 204: Type.Null(), ...errorResponses(404) },
+      },
     },
     async (req, reply) => {
       await ctx.models.delete(req.params.id);
@@ -69,8 +99,31 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
     {
       schema: {
         tags: ["models"],
+        operationId: "predict",
         summary: "Classify one image (raw body image/*) or several (multipart, fields named `image`)",
-        consumes: ["image/jpeg", "image/png", "image/webp", "multipart/form-data"],
+        consumes: [...IMAGE_TYPES, "multipart/form-data"],
+        documentedBody: {
+          description: "One image as the raw body, or several as multipart fields named `image`",
+          content: {
+            ...Object.fromEntries(IMAGE_TYPES.map((t) => [t, { schema: Binary }])),
+            "multipart/form-data": {
+              schema: {
+                title: "PredictImages",
+                type: "object",
+                required: ["image"],
+                properties: {
+                  image: {
+                    type: "array",
+                    items: Binary,
+                    minItems: 1,
+                    maxItems: MAX_IMAGES,
+                    description: "Images, classified in this order",
+                  },
+                },
+              },
+            },
+          },
+        },
         params: IdParams,
         querystring: Type.Object({
           topK: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
@@ -136,6 +189,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
     {
       schema: {
         tags: ["models"],
+        operationId: "createBatchPrediction",
         summary: "Batch inference over a dataset, as a job of type predict",
         params: IdParams,
         body: PredictJobParamsSchema,
