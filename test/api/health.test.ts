@@ -28,7 +28,7 @@ const V1_PATHS = [
   "/v1/backbones",
   "/v1/datasets",
   "/v1/datasets/{id}",
-  "/v1/datasets/{id}/images/{*}",
+  "/v1/datasets/{id}/images/{path}",
   "/v1/datasets/{id}/report",
   "/v1/jobs",
   "/v1/jobs/{id}",
