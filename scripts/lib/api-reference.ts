@@ -122,7 +122,7 @@ function renderSchema(name: string, schema: Json): string[] {
 function resolve(doc: Json, node: Json | undefined): Json | undefined {
   if (!node || typeof node.$ref !== "string") return node;
   const [, , section, name] = node.$ref.split("/");
-  return ((doc.components as Record<string, Record<string, Json>>)[section] ?? {})[name];
+  return (doc.components as Record<string, Record<string, Json>>)[section]?.[name];
 }
 
 /** A short type expression: `Job`, `string[]`, `"a" \| "b"`, `map of number`. */
