@@ -1,8 +1,7 @@
 import { rm, stat, unlink } from "node:fs/promises";
 import path from "node:path";
-import { UnrecoverableError } from "bullmq";
 import type { Context } from "../context.js";
-import { AppError, ImageError } from "../errors.js";
+import { ImageError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { extractArchive } from "./archive.js";
 import { decodeForIngest } from "./decode.js";
@@ -38,25 +37,16 @@ interface Scan {
  * Ingests an uploaded dataset: unpacks its archive (images only; everything else is counted, never
  * written), decodes every image once while reading, detects the layout, builds the report, and marks the
  * dataset `ready`. Input that can never work (an unsafe or invalid archive, limits, no usable classes)
- * marks it `failed` with `{code, message}` and ends the job for good; other errors (a full disk, a crash)
- * are retried from the start.
+ * throws an `AppError` with a status below 500 and its code; the ingest job handler
+ * (src/jobs/handlers/ingest.ts) turns that into a final failure, and {@link failIngest} marks the dataset.
  */
 export async function runIngestJob({ ctx, datasetId, log }: IngestRunOptions): Promise<void> {
-  const dataset = await ctx.datasets.get(datasetId).catch(() => undefined);
-  if (dataset?.state !== "ingesting") return;
-  try {
-    const scan = await scanArchive(ctx, datasetId);
-    await publish(ctx, datasetId, scan);
-    log.info(
-      { datasetId, images: scan.signatures.size, rejected: scan.rejected.length, ...scan.progress },
-      "dataset ready",
-    );
-  } catch (err) {
-    if (!(err instanceof AppError) || err.statusCode >= 500) throw err;
-    await failIngest(ctx, datasetId, { code: err.code, message: err.message });
-    log.warn({ datasetId, code: err.code, err: err.message }, "dataset failed");
-    throw new UnrecoverableError(`${err.code}: ${err.message}`);
-  }
+  const scan = await scanArchive(ctx, datasetId);
+  await publish(ctx, datasetId, scan);
+  log.info(
+    { datasetId, images: scan.signatures.size, rejected: scan.rejected.length, ...scan.progress },
+    "dataset ready",
+  );
 }
 
 /** Marks a dataset failed with `error` and drops its files and upload (the record stays, to explain). */

@@ -2,17 +2,10 @@ import { createHash, randomUUID } from "node:crypto";
 import type { Context } from "../context.js";
 import { ConflictError, NotFoundError } from "../errors.js";
 import type { Queues } from "../queues.js";
+import { isTerminal, jobRecordSync } from "./record-sync.js";
 import type { JobRecord } from "./schemas.js";
 
-/** Job names on the jobs queue. */
-export type JobName = "train" | "predict";
-
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
-
-/** Whether a job state is final. */
-export function isTerminal(state: JobRecord["state"]): boolean {
-  return TERMINAL.has(state);
-}
+export { isTerminal };
 
 /** A new job id; with an idempotency key, the same key always gives the same id. */
 export function newJobId(idempotencyKey?: string): string {
@@ -62,9 +55,9 @@ export async function cancelJob(ctx: Context, queues: Queues, id: string): Promi
   if (bull && ["waiting", "delayed", "prioritized", "waiting-children"].includes(state)) {
     try {
       await bull.remove();
-      const done = await ctx.jobs.update(id, { state: "cancelled", finishedAt: new Date().toISOString() });
+      await jobRecordSync(ctx.jobs).cancel(id);
       ctx.logger.info({ jobId: id }, "queued job cancelled");
-      return done ?? record;
+      return (await ctx.jobs.get(id)) ?? record;
     } catch {
       // Picked up by a worker meanwhile: fall through to a cancel request.
     }

@@ -1,5 +1,3 @@
-import { readFile } from "node:fs/promises";
-import path from "node:path";
 import { preprocessImage } from "../backbones/preprocess.js";
 import type { Context } from "../context.js";
 import { ImageError } from "../errors.js";
@@ -8,7 +6,6 @@ import { type HeadPredictor, HeadTrainer } from "../training/head.js";
 import { topK } from "../training/metrics.js";
 import { type ClassGaussians, mahalanobisScores } from "../training/open-set.js";
 import { decodeClassGaussians } from "../training/open-set-file.js";
-import { OPEN_SET_FILE } from "../training/publish.js";
 import { MicroBatcher } from "./batcher.js";
 import type { ModelManifest } from "./schemas.js";
 
@@ -80,7 +77,7 @@ export class Predictor {
       const head = await HeadTrainer.loadForInference(dir);
       const openSet = manifest.openSet
         ? {
-            gaussians: decodeClassGaussians(await readFile(path.join(dir, OPEN_SET_FILE))),
+            gaussians: decodeClassGaussians(await this.ctx.models.readOpenSet(modelId)),
             threshold: manifest.openSet.threshold,
           }
         : undefined;

@@ -1,3 +1,4 @@
+import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { NotFoundError } from "../errors.js";
 import {
@@ -15,30 +16,56 @@ export function modelIdForJob(jobId: string): string {
   return `mdl_${jobId.replace(/^job_/, "")}`;
 }
 
-/** Models on disk: `<root>/<id>/manifest.json` plus the head's TF.js files, each written once, atomically. */
+/** File of a model folder holding the unknown rule's class statistics (raw feature space). */
+const OPEN_SET_FILE = "open-set.bin";
+/** File of a model folder listing the evaluation split's errors, most confident first. */
+const MISCLASSIFIED_FILE = "misclassified.json";
+const MANIFEST_FILE = "manifest.json";
+
+/** What a new model is made of besides its manifest, as training hands it over to {@link ModelStore.publish}. */
+export interface ModelFiles {
+  /** Writes the head (TF.js layers files) into the folder it is given, a staging folder of the store's. */
+  writeHead(dir: string): Promise<void>;
+  /** The unknown rule's class statistics, encoded; absent when the model has no unknown rule. */
+  openSet?: Uint8Array;
+  /** The evaluation split's errors, most confident first. */
+  misclassified: unknown[];
+}
+
+/**
+ * Models on disk: `<root>/<id>/` holds `manifest.json`, the head's TF.js files, `open-set.bin` and
+ * `misclassified.json`, each model written once, atomically. Only this class knows the folder's layout.
+ */
 export class ModelStore {
   constructor(readonly root: string) {}
 
-  /** A model's folder. */
+  /** A model's folder (the head's files are read from it). */
   dir(id: string): string {
     return path.join(this.root, id);
   }
 
   /**
-   * Publishes a model folder once: `writeFiles` fills a temporary folder, the manifest is added, and the
-   * folder is renamed into place. Returns false when the model already exists (nothing is changed).
+   * Publishes a model once: its files go into a staging folder, the manifest last, and the folder is renamed
+   * into place. Returns false when the model already exists (nothing is changed).
    */
-  publish(manifest: ModelManifest, writeFiles: (dir: string) => Promise<void>): Promise<boolean> {
-    return publishDirAtomic(this.dir(manifest.id), async (tmp) => {
-      await writeFiles(tmp);
-      await writeJsonAtomic(path.join(tmp, "manifest.json"), manifest);
+  publish(manifest: ModelManifest, files: ModelFiles): Promise<boolean> {
+    return publishDirAtomic(this.dir(manifest.id), async (staging) => {
+      await files.writeHead(staging);
+      if (files.openSet) await writeFile(path.join(staging, OPEN_SET_FILE), files.openSet);
+      await writeFile(path.join(staging, MISCLASSIFIED_FILE), JSON.stringify(files.misclassified));
+      await writeJsonAtomic(path.join(staging, MANIFEST_FILE), manifest);
     });
+  }
+
+  /** A model's encoded unknown-rule statistics (written by {@link publish} when the model has the rule). */
+  readOpenSet(id: string): Promise<Buffer> {
+    return readFile(path.join(this.dir(id), OPEN_SET_FILE));
   }
 
   /** A model's manifest, or a 404. */
   async get(id: string): Promise<ModelManifest> {
     const found = isSafeId(id)
-      ? await readJsonFile<ModelManifest>(path.join(this.root, id, "manifest.json"))
+      ? await readJsonFile<ModelManifest>(path.join(this.root, id, MANIFEST_FILE))
       : undefined;
     if (!found) throw new NotFoundError("model", id);
     return found;
@@ -46,7 +73,7 @@ export class ModelStore {
 
   /** All models, newest first. */
   list(): Promise<ModelManifest[]> {
-    return readJsonRecords<ModelManifest>(this.root, "manifest.json", isSafeId);
+    return readJsonRecords<ModelManifest>(this.root, MANIFEST_FILE, isSafeId);
   }
 
   /** Deletes a model (404 when unknown). */

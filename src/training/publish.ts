@@ -1,5 +1,3 @@
-import { writeFile } from "node:fs/promises";
-import path from "node:path";
 import type { ModelManifest } from "../models/schemas.js";
 import { calibrate, evaluateSplit, fitOpenSet, type SplitMetrics } from "./evaluate.js";
 import type { FeatureSet } from "./features.js";
@@ -10,11 +8,6 @@ import type { JobSplit } from "./split.js";
 import { standardizeInPlace } from "./standardize.js";
 import type { HeadConfig } from "./sweep.js";
 import type { Winner } from "./train-job.js";
-
-/** File of a model folder holding the unknown rule's class statistics (raw feature space). */
-export const OPEN_SET_FILE = "open-set.bin";
-/** File of a model folder listing the evaluation split's errors, most confident first. */
-export const MISCLASSIFIED_FILE = "misclassified.json";
 
 /** What {@link publishModel} needs besides the extraction context. */
 export interface PublishInputs extends ExtractContext {
@@ -77,12 +70,10 @@ export async function publishModel(o: PublishInputs) {
       calibration: calibration ?? null,
       openSet: openSet ?? null,
     };
-    const created = await o.ctx.models.publish(manifest, async (dir) => {
-      await head.saveModel(dir, { ...o.features.stats, temperature: t });
-      if (openSet && o.features.gaussians) {
-        await writeFile(path.join(dir, OPEN_SET_FILE), encodeClassGaussians(o.features.gaussians));
-      }
-      await writeFile(path.join(dir, MISCLASSIFIED_FILE), JSON.stringify(evaluation.misclassified));
+    const created = await o.ctx.models.publish(manifest, {
+      writeHead: (dir) => head.saveModel(dir, { ...o.features.stats, temperature: t }),
+      openSet: openSet && o.features.gaussians ? encodeClassGaussians(o.features.gaussians) : undefined,
+      misclassified: evaluation.misclassified,
     });
     return { created, accuracy: evaluation.metrics.accuracy, split: evalOn.split };
   } finally {

@@ -1,8 +1,9 @@
 import path from "node:path";
-import { UnrecoverableError } from "bullmq";
 import type { LoadedBackbone } from "../backbones/registry.js";
 import type { Context } from "../context.js";
-import { AppError } from "../errors.js";
+import type { JobOutcome, TrainErrorCode } from "../jobs/contract.js";
+import { HandBackError, JobFailure } from "../jobs/job-error.js";
+import { type JobResult, jobParams } from "../jobs/record-sync.js";
 import type { EpochRecord, LeaderboardEntry, TrainParams } from "../jobs/schemas.js";
 import type { Logger } from "../logger.js";
 import { modelIdForJob } from "../models/store.js";
@@ -10,17 +11,11 @@ import { type Checkpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js
 import { resolveClassWeights } from "./class-weights.js";
 import { type BestEpoch, fitHead, type HeadProgress } from "./fit-head.js";
 import { type ExtractContext, type JobFeatures, loadJobFeatures } from "./job-features.js";
+import { loadJobInputs } from "./job-inputs.js";
 import { CancelWatch, JobProgress, ProgressReporter } from "./progress.js";
 import { publishModel } from "./publish.js";
 import { type JobSplit, splitForJob } from "./split.js";
 import { type HeadConfig, sweepConfigs, sweptParams } from "./sweep.js";
-
-/** Thrown when the worker is shutting down: the epoch is checkpointed and the job goes back to the queue. */
-export class HandBackError extends Error {
-  constructor() {
-    super("worker shutting down: job handed back after its checkpoint");
-  }
-}
 
 /** What a training run needs from its worker. */
 export interface TrainRunOptions {
@@ -29,24 +24,6 @@ export interface TrainRunOptions {
   log: Logger;
   /** True once the worker was asked to stop (SIGTERM): finish the epoch, checkpoint, hand back. */
   draining: () => boolean;
-}
-
-/** Loads what a job refers to, failing for good (UnrecoverableError) when it is gone. */
-export async function loadJobInputs(ctx: Context, jobId: string, datasetId: string, backboneId: string) {
-  const dataset = await ctx.datasets.get(datasetId).catch(() => {
-    throw new UnrecoverableError(`DATASET_DELETED: dataset '${datasetId}' no longer exists`);
-  });
-  const items = await ctx.datasets.items(datasetId);
-  let backbone: LoadedBackbone;
-  try {
-    backbone = await ctx.registry.load(backboneId);
-  } catch (err) {
-    if (err instanceof AppError && err.statusCode < 500)
-      throw new UnrecoverableError(`UNKNOWN_BACKBONE: ${err.message}`);
-    throw err;
-  }
-  ctx.logger.debug({ jobId, backbone: backboneId, hash: backbone.hash }, "job inputs loaded");
-  return { dataset, items, backbone };
 }
 
 /** The best head of the configurations trained so far. */
@@ -86,39 +63,32 @@ interface Job {
  * Runs (or resumes) a training job: features from the cache or the backbone, one head per configuration
  * (a sweep, or the job's own parameters) trained epoch by epoch with a checkpoint after each, the best on
  * validation kept; then calibration, the unknown rule, one evaluation of the test split, and the model
- * folder written once.
+ * folder written once. Returns what the job record gains (the model id, the history...), or `cancelled`;
+ * the job lifecycle writes it. Throws {@link HandBackError} when the worker drains between epochs.
  */
-export async function runTrainJob({ ctx, jobId, log, draining }: TrainRunOptions): Promise<void> {
+export async function runTrainJob({
+  ctx,
+  jobId,
+  log,
+  draining,
+}: TrainRunOptions): Promise<JobOutcome<JobResult>> {
   const job = await setup(ctx, jobId, log, draining);
-  if (!job) return;
   try {
     const features = await loadJobFeatures(extractContext(job), job.split);
-    if (features.cancelled) return await markCancelled(job);
+    if (features.cancelled) return cancelled(job);
     if (features.trainLabels.length === 0)
-      throw new UnrecoverableError("NO_USABLE_IMAGES: no training image could be decoded");
+      throw new JobFailure<TrainErrorCode>("NO_USABLE_IMAGES", "no training image could be decoded");
     const outcome = await trainHeads(job, features);
-    if (!outcome) return await markCancelled(job);
-    await publish(job, features, outcome);
+    if (!outcome) return cancelled(job);
+    return await publish(job, features, outcome);
   } finally {
     job.cancel.stop();
+    await job.reporter.flush();
   }
 }
 
-async function setup(
-  ctx: Context,
-  jobId: string,
-  log: Logger,
-  draining: () => boolean,
-): Promise<Job | undefined> {
-  const record = await ctx.jobs.get(jobId);
-  if (!record) throw new UnrecoverableError(`JOB_NOT_FOUND: no record for job '${jobId}'`);
-  if (["completed", "failed", "cancelled"].includes(record.state)) return undefined;
-  const params = record.params as TrainParams;
-  await ctx.jobs.update(jobId, {
-    state: "running",
-    startedAt: record.startedAt ?? new Date().toISOString(),
-    attempts: (record.attempts ?? 0) + 1,
-  });
+async function setup(ctx: Context, jobId: string, log: Logger, draining: () => boolean): Promise<Job> {
+  const params = await jobParams<TrainParams>(ctx.jobs, jobId);
   const { dataset, items, backbone } = await loadJobInputs(ctx, jobId, params.datasetId, params.backbone);
   const ckDir = path.join(ctx.paths.checkpoints, jobId);
   const ck = await loadCheckpoint(ckDir);
@@ -281,8 +251,8 @@ async function publish(
   job: Job,
   features: JobFeatures,
   outcome: { winner: Winner; leaderboard: LeaderboardEntry[] },
-): Promise<void> {
-  const { ctx, jobId, params } = job;
+): Promise<JobOutcome<JobResult>> {
+  const { jobId, params } = job;
   const { winner } = outcome;
   const config = job.configs[winner.config];
   const modelId = modelIdForJob(jobId);
@@ -295,17 +265,7 @@ async function publish(
     config,
     winner,
   });
-  if (!published) return await markCancelled(job);
-  await job.reporter.flush();
-  await ctx.jobs.update(jobId, {
-    state: "completed",
-    finishedAt: new Date().toISOString(),
-    modelId,
-    history: winner.history,
-    warnings: features.warnings.slice(0, 100),
-    ...(job.configs.length > 1 ? { leaderboard: outcome.leaderboard } : {}),
-    progress: { phase: "evaluating", step: 1, steps: 1, percent: 100, etaSeconds: 0 },
-  });
+  if (!published) return cancelled(job);
   job.log.info(
     {
       modelId,
@@ -316,10 +276,19 @@ async function publish(
     },
     "training job completed",
   );
+  return {
+    state: "completed",
+    result: {
+      modelId,
+      history: winner.history,
+      warnings: features.warnings.slice(0, 100),
+      ...(job.configs.length > 1 ? { leaderboard: outcome.leaderboard } : {}),
+      progress: { phase: "evaluating", step: 1, steps: 1, percent: 100, etaSeconds: 0 },
+    },
+  };
 }
 
-async function markCancelled(job: Job): Promise<void> {
-  await job.reporter.flush();
-  await job.ctx.jobs.update(job.jobId, { state: "cancelled", finishedAt: new Date().toISOString() });
+function cancelled(job: Job): JobOutcome<JobResult> {
   job.log.info("job cancelled; checkpoints kept");
+  return { state: "cancelled" };
 }
