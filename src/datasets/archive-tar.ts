@@ -96,23 +96,30 @@ function skip(entry: ReadEntry, sink: ArchiveSink, fail: (err: unknown) => void)
   entry.resume();
 }
 
-/** The entry's chunks until it ends or `signal` aborts (a destroyed Minipass may never settle a read). */
+/**
+ * The entry's chunks until it ends or `signal` aborts (a destroyed Minipass may never settle a read).
+ * Each read listens for the abort only while it waits: racing every read against one long-lived promise
+ * would keep every chunk reachable from that promise, the whole entry in memory.
+ */
 async function* chunksOf(entry: ReadEntry, signal: AbortSignal): AsyncGenerator<Buffer> {
-  let onAbort = () => {};
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  aborted.catch(() => {});
-  try {
-    const chunks = entry[Symbol.asyncIterator]();
-    while (!signal.aborted) {
-      const next = await Promise.race([chunks.next(), aborted]);
-      if (next.done) return;
-      yield next.value;
-    }
-    throw signal.reason;
-  } finally {
-    signal.removeEventListener("abort", onAbort);
+  const chunks = entry[Symbol.asyncIterator]();
+  while (!signal.aborted) {
+    const next = await new Promise<IteratorResult<Buffer>>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
+      chunks.next().then(
+        (value) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(value);
+        },
+        (err) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      );
+    });
+    if (next.done) return;
+    yield next.value;
   }
+  throw signal.reason;
 }
