@@ -17,6 +17,7 @@ import {
 import { Binary } from "../http/openapi.js";
 import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
+import { enqueueIngest } from "../jobs/service.js";
 import type { Queues } from "../queues.js";
 import { sniffFormat } from "./archive.js";
 import { isImagePath } from "./layout.js";
@@ -81,11 +82,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         await sniffFormat(upload);
         const dataset = await datasets.create(upload, name || stripArchiveExt(fileName) || "dataset");
         try {
-          await queues.ingest.add(
-            "ingest",
-            { datasetId: dataset.id },
-            { jobId: `ingest-${dataset.id}`, attempts: 3, backoff: { type: "exponential", delay: 2000 } },
-          );
+          await enqueueIngest(queues, dataset.id);
         } catch (err) {
           await datasets.delete(dataset.id).catch(() => undefined);
           throw err;

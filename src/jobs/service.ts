@@ -42,6 +42,18 @@ export async function enqueueJob(
 }
 
 /**
+ * Puts a stored upload on the ingest queue. The BullMQ id comes from the dataset id, so an ingestion is
+ * never queued twice; three attempts, for failures that are not the archive's fault.
+ */
+export async function enqueueIngest(queues: Queues, datasetId: string): Promise<void> {
+  await queues.ingest.add(
+    "ingest",
+    { datasetId },
+    { jobId: `ingest-${datasetId}`, attempts: 3, backoff: { type: "exponential", delay: 2000 } },
+  );
+}
+
+/**
  * Cancels a job: a queued one is taken off the queue at once; a running one is asked to stop (its worker
  * stops within one batch and keeps its checkpoints). 409 when the job has already finished.
  */
