@@ -51,13 +51,16 @@ interface Batch {
   queued: boolean;
 }
 
+/** An image to extract: a file path, its bytes, or a function that reads them. */
+export type ImageSource = string | Uint8Array | (() => Promise<Uint8Array>);
+
 /**
- * Turns images (file paths or bytes) into feature vectors: reads, hashes and decodes several at once while
+ * Turns images (file paths, bytes or readers) into feature vectors: reads, hashes and decodes several at once while
  * the backbone runs the previous batch; cache hits skip decoding and the backbone. A bad image becomes a
  * per-item error with a reason and never stops the batch.
  */
 export async function extractFeatures(
-  sources: readonly (string | Uint8Array)[],
+  sources: readonly ImageSource[],
   backbone: LoadedBackbone,
   options: ExtractOptions = {},
 ): Promise<ExtractOutcome> {
@@ -158,7 +161,7 @@ export async function extractFeatures(
       let bytes: Uint8Array;
       try {
         const src = sources[index];
-        bytes = typeof src === "string" ? await readFile(src) : src;
+        bytes = typeof src === "string" ? await readFile(src) : typeof src === "function" ? await src() : src;
       } catch (err) {
         fail(index, `cannot read file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
         continue;

@@ -24,6 +24,11 @@ export interface ExtractOptions {
    * `oversized` instead.
    */
   onFile?: (rel: string, bytes: Buffer) => Promise<void>;
+  /**
+   * With `onFile`: false hands kept files to `onFile` without writing them under `destDir` (the caller
+   * stores them); `files` still lists them. Default true.
+   */
+  writeFiles?: boolean;
   /** Files handed to `onFile` at once (default 8). */
   concurrency?: number;
   /** Largest file buffered for `onFile` (default 64 MiB). */
@@ -273,12 +278,14 @@ class Extraction implements ArchiveSink {
       return;
     }
     const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-    const dir = path.dirname(target);
-    if (!this.made.has(dir)) {
-      await mkdir(dir, { recursive: true });
-      this.made.add(dir);
+    if (this.options.writeFiles !== false) {
+      const dir = path.dirname(target);
+      if (!this.made.has(dir)) {
+        await mkdir(dir, { recursive: true });
+        this.made.add(dir);
+      }
+      await writeFile(target, bytes, { flag: "wx" });
     }
-    await writeFile(target, bytes, { flag: "wx" });
     this.files.push(rel);
     await onFile(rel, bytes);
   }

@@ -1,13 +1,13 @@
-import { rm, stat, unlink } from "node:fs/promises";
-import path from "node:path";
+import { rm, stat } from "node:fs/promises";
 import type { Context } from "../context.js";
 import { ImageError } from "../errors.js";
 import type { Logger } from "../logger.js";
 import { extractArchive } from "./archive.js";
 import { decodeForIngest } from "./decode.js";
 import { assertUsableClasses, countPerClass, detectLayout, isImagePath } from "./layout.js";
+import { type PackSpan, PackWriter } from "./pack.js";
 import { buildReport, type ReportEntry, reportSummary } from "./report.js";
-import { type DatasetItems, type IngestProgress, MAX_LISTED_REJECTED } from "./schemas.js";
+import { type DatasetItem, type DatasetItems, type IngestProgress, MAX_LISTED_REJECTED } from "./schemas.js";
 import { type ImageSignature, imageSignature } from "./signature.js";
 
 /** Archive files decoded at once while the archive is read. */
@@ -28,6 +28,8 @@ export interface IngestRunOptions {
 interface Scan {
   files: string[];
   signatures: Map<string, ImageSignature>;
+  /** Where each decodable image lies in the pack. */
+  spans: Map<string, PackSpan>;
   rejected: { path: string; reason: string }[];
   ignored: number;
   progress: IngestProgress;
@@ -56,6 +58,7 @@ export async function failIngest(
   error: { code: string; message: string },
 ): Promise<void> {
   await rm(ctx.datasets.filesDir(datasetId), { recursive: true, force: true });
+  await rm(ctx.datasets.packPath(datasetId), { force: true });
   await rm(ctx.datasets.archivePath(datasetId), { force: true });
   await ctx.datasets.update(datasetId, { state: "failed", error, progress: undefined });
 }
@@ -66,6 +69,8 @@ async function scanArchive(ctx: Context, id: string): Promise<Scan> {
   await rm(dir, { recursive: true, force: true });
   const archive = datasets.archivePath(id);
   const total = (await stat(archive)).size;
+  const pack = await PackWriter.create(datasets.packPath(id));
+  const spans = new Map<string, PackSpan>();
   const signatures = new Map<string, ImageSignature>();
   const rejected: Scan["rejected"] = [];
   const started = performance.now();
@@ -78,53 +83,65 @@ async function scanArchive(ctx: Context, id: string): Promise<Scan> {
     progress.imagesPerSec = secs > 0 ? Math.round((progress.done / secs) * 10) / 10 : 0;
     reporter.poke();
   };
-  const extracted = await extractArchive(
-    archive,
-    dir,
-    {
-      maxFiles: config.MAX_ARCHIVE_FILES,
-      maxUnpackedBytes: config.MAX_UNPACKED_BYTES,
-    },
-    {
-      keep: isImagePath,
-      concurrency: CONCURRENCY,
-      maxFileBytes: MAX_IMAGE_BYTES,
-      onRead: (bytes) => {
-        read += bytes;
+  let extracted: Awaited<ReturnType<typeof extractArchive>>;
+  try {
+    extracted = await extractArchive(
+      archive,
+      dir,
+      {
+        maxFiles: config.MAX_ARCHIVE_FILES,
+        maxUnpackedBytes: config.MAX_UNPACKED_BYTES,
       },
-      onFile: async (rel, bytes) => {
-        progress.files++;
-        try {
-          const img = await decodeForIngest(bytes, config.MAX_IMAGE_PIXELS);
-          signatures.set(rel, imageSignature(img.pixels, img.width, img.height, img.channels));
-        } catch (err) {
-          if (!(err instanceof ImageError)) throw err;
-          rejected.push({ path: rel, reason: err.reason });
-          await unlink(path.join(dir, rel));
-        }
-        progress.done++;
-        tick();
+      {
+        keep: isImagePath,
+        writeFiles: false,
+        concurrency: CONCURRENCY,
+        maxFileBytes: MAX_IMAGE_BYTES,
+        onRead: (bytes) => {
+          read += bytes;
+        },
+        onFile: async (rel, bytes) => {
+          progress.files++;
+          try {
+            const img = await decodeForIngest(bytes, config.MAX_IMAGE_PIXELS);
+            signatures.set(rel, imageSignature(img.pixels, img.width, img.height, img.channels));
+            spans.set(rel, await pack.append(bytes));
+          } catch (err) {
+            if (!(err instanceof ImageError)) throw err;
+            rejected.push({ path: rel, reason: err.reason });
+          }
+          progress.done++;
+          tick();
+        },
       },
-    },
-  );
+    );
+    await pack.close();
+  } catch (err) {
+    await pack.abandon().catch(() => undefined);
+    throw err;
+  }
   await reporter.settle();
+  await rm(dir, { recursive: true, force: true });
   for (const rel of extracted.oversized) {
     rejected.push({ path: rel, reason: `file larger than ${MAX_IMAGE_BYTES} bytes` });
   }
   rejected.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   progress.percent = 100;
-  return { files: extracted.files, signatures, rejected, ignored: extracted.ignoredCount, progress };
+  return { files: extracted.files, signatures, spans, rejected, ignored: extracted.ignoredCount, progress };
 }
 
 async function publish(ctx: Context, id: string, scan: Scan): Promise<void> {
   const layout = detectLayout(scan.files);
-  const dir = ctx.datasets.filesDir(id);
   const unused = layout.ignored.filter((rel) => scan.signatures.has(rel));
-  await Promise.all(unused.map((rel) => unlink(path.join(dir, rel))));
-  const items: DatasetItems = { train: layout.splits.train.filter((i) => scan.signatures.has(i.path)) };
+  const packed = (list: DatasetItem[] | undefined) =>
+    (list ?? []).flatMap((i) => {
+      const at = scan.spans.get(i.path);
+      return at ? [{ ...i, at }] : [];
+    });
+  const items: DatasetItems = { train: packed(layout.splits.train) };
   for (const s of ["val", "test"] as const) {
-    const kept = layout.splits[s]?.filter((i) => scan.signatures.has(i.path));
-    if (kept && kept.length > 0) items[s] = kept;
+    const kept = packed(layout.splits[s]);
+    if (kept.length > 0) items[s] = kept;
   }
   assertUsableClasses(layout.classes, items.train);
   const entries: ReportEntry[] = SPLITS.flatMap((split) =>

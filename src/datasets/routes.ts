@@ -166,15 +166,18 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     async (req, reply) => {
       const rel = req.params["*"];
       await datasets.get(req.params.id);
-      const root = datasets.filesDir(req.params.id);
-      const file = path.resolve(root, rel);
-      const inside = file.startsWith(root + path.sep) && isImagePath(rel) && !rel.includes("\0");
-      const found = inside ? await stat(file).catch(() => undefined) : undefined;
-      if (!found?.isFile()) throw new NotFoundError("image", rel);
+      const found = isImagePath(rel)
+        ? await datasets.image(req.params.id, rel).catch(() => undefined)
+        : undefined;
+      if (!found) throw new NotFoundError("image", rel);
+      const { file, start, end } = found;
+      const exists = await stat(file).catch(() => undefined);
+      if (!exists?.isFile() || (end !== undefined && end >= exists.size))
+        throw new NotFoundError("image", rel);
       return reply
-        .header("content-type", MEDIA_TYPES[path.extname(file).toLowerCase()] ?? "application/octet-stream")
+        .header("content-type", MEDIA_TYPES[path.extname(rel).toLowerCase()] ?? "application/octet-stream")
         .header("cache-control", "private, max-age=3600")
-        .send(createReadStream(file));
+        .send(createReadStream(file, { start, end }));
     },
   );
 

@@ -1,4 +1,5 @@
 import Type, { type Static } from "typebox";
+import type { PackSpan } from "./pack.js";
 import { DatasetReportSummarySchema } from "./report.js";
 
 const SplitSummary = Type.Object({
@@ -64,6 +65,8 @@ export type DatasetListItem = Static<typeof DatasetListItemSchema>;
 export interface DatasetItem {
   path: string;
   label: string;
+  /** Where the image lies in the dataset's `images.pack`; absent for datasets stored as files. */
+  at?: PackSpan;
 }
 
 /** The items of each split, kept beside the dataset record. */

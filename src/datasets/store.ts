@@ -4,16 +4,24 @@ import path from "node:path";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import { readJsonFile, readJsonRecords, removeDirAtomic, writeJsonAtomic } from "../lib/atomic.js";
 import { isSafeId } from "../lib/paths.js";
+import type { PackSpan } from "./pack.js";
 import type { DatasetReport } from "./report.js";
 import type { Dataset, DatasetItems, DatasetListItem } from "./schemas.js";
 
+/** Datasets whose image index {@link DatasetStore.image} keeps in memory. */
+const SPAN_CACHE = 4;
+
 /**
  * Datasets on disk, one folder each: `dataset.json` (the record, from the upload on), `upload.archive`
- * (the uploaded bytes, until ingestion ends), and once ready `items.json` (every usable image and its
- * class), `report.json` and `files/` (the images). A dataset appears complete (its folder built under a
+ * (the uploaded bytes, until ingestion ends), and once ready `items.json` (every usable image, its class
+ * and where it lies in `images.pack`), `report.json` and `images.pack` (the images, one after another;
+ * datasets ingested before the pack keep them in `files/`). A dataset appears complete (its folder built under a
  * temporary name, then renamed) and disappears at once on delete (renamed away, then removed).
  */
 export class DatasetStore {
+  /** Pack spans by path of the datasets whose images were served last (a few, most recent last). */
+  private readonly spans = new Map<string, Map<string, PackSpan>>();
+
   constructor(readonly root: string) {}
 
   /** A dataset's folder. */
@@ -24,6 +32,11 @@ export class DatasetStore {
   /** The folder holding a dataset's images. */
   filesDir(id: string): string {
     return path.join(this.root, id, "files");
+  }
+
+  /** The file holding a dataset's images one after another (see `DatasetItem.at`). */
+  packPath(id: string): string {
+    return path.join(this.root, id, "images.pack");
   }
 
   /** The uploaded archive of a dataset that is being ingested. */
@@ -116,6 +129,27 @@ export class DatasetStore {
     return found;
   }
 
+  /**
+   * Where one image of a ready dataset is stored: a byte range of its pack, or its own file (datasets
+   * ingested before the pack). Undefined when the dataset has no such image.
+   */
+  async image(id: string, rel: string): Promise<{ file: string; start?: number; end?: number } | undefined> {
+    let spans = this.spans.get(id);
+    if (!spans) {
+      const items = await this.items(id);
+      spans = new Map();
+      for (const list of [items.train, items.val ?? [], items.test ?? []]) {
+        for (const i of list) spans.set(i.path, i.at ?? [-1, 0]);
+      }
+      this.spans.set(id, spans);
+      if (this.spans.size > SPAN_CACHE) this.spans.delete(this.spans.keys().next().value as string);
+    }
+    const at = spans.get(rel);
+    if (!at) return undefined;
+    if (at[0] < 0) return { file: path.join(this.filesDir(id), rel) };
+    return { file: this.packPath(id), start: at[0], end: at[0] + at[1] - 1 };
+  }
+
   /** A ready dataset's report, or undefined. */
   report(id: string): Promise<DatasetReport | undefined> {
     return readJsonFile<DatasetReport>(path.join(this.dir(id), "report.json"));
@@ -130,6 +164,7 @@ export class DatasetStore {
   /** Deletes a dataset (404 when unknown). */
   async delete(id: string): Promise<void> {
     await this.get(id);
+    this.spans.delete(id);
     await removeDirAtomic(this.dir(id));
   }
 }

@@ -3,6 +3,7 @@ import { type ExtractProgress, extractFeatures } from "../backbones/extractor.js
 import { FeatureCache } from "../backbones/feature-cache.js";
 import type { LoadedBackbone } from "../backbones/registry.js";
 import type { Context } from "../context.js";
+import { PackReader } from "../datasets/pack.js";
 import type { DatasetItem } from "../datasets/schemas.js";
 
 /** Features of a list of items: rows of the items that decoded, their labels, and what failed. */
@@ -15,6 +16,11 @@ export interface FeatureSet {
   failed: { path: string; reason: string }[];
   computed: number;
   stopped: boolean;
+}
+
+/** The dataset's pack, or undefined when it is gone (each image then fails as unreadable). */
+async function openPack(file: string): Promise<PackReader | undefined> {
+  return PackReader.open(file).catch(() => undefined);
 }
 
 /** Options of {@link featuresFor}. */
@@ -38,8 +44,9 @@ export async function featuresFor(
   options: FeatureOptions,
 ): Promise<FeatureSet> {
   const dir = ctx.datasets.filesDir(datasetId);
+  const pack = items.some((i) => i.at) ? await openPack(ctx.datasets.packPath(datasetId)) : undefined;
   const out = await extractFeatures(
-    items.map((i) => path.join(dir, i.path)),
+    items.map(({ at, path: rel }) => (at && pack ? () => pack.read(at) : path.join(dir, rel))),
     backbone,
     {
       cache: new FeatureCache(ctx.paths.features),
@@ -49,7 +56,7 @@ export async function featuresFor(
       onProgress: options.onProgress,
       shouldStop: options.shouldStop,
     },
-  );
+  ).finally(() => pack?.close());
   const dim = backbone.manifest.featureDim;
   const rows: number[] = [];
   for (let i = 0; i < items.length; i++) if (out.ok[i]) rows.push(i);

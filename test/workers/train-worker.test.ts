@@ -6,10 +6,11 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { open, readdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import request from "supertest";
+import type { DatasetItem } from "../../src/datasets/schemas.js";
 import { modelIdForJob } from "../../src/models/store.js";
 import { loadCheckpoint } from "../../src/training/checkpoint.js";
 import { type Stack, startStack, type WorkerProcess, waitFor } from "../helpers/stack.js";
@@ -72,19 +73,31 @@ test("a completed job records the wall time of every epoch", async (t) => {
 test("broken images inside a dataset are skipped with a warning and the worker survives", async (t) => {
   const id = await uploadPhotos(stack, { train: 8, test: 2 }, 41);
   const items = await stack.ctx.datasets.items(id);
-  const files = stack.ctx.datasets.filesDir(id);
   const cats = items.train.filter((i) => i.label === "cat");
   const coffees = items.train.filter((i) => i.label === "coffee");
   const garbage = cats[0].path;
   const truncated = coffees[0].path;
   const missing = coffees[1].path;
   const emptyVal = items.test![0].path;
-  // The upload decoded every file; break some afterwards, as a disk or a careless operator might.
-  await writeFile(path.join(files, garbage), randomBytes(4096));
-  const jpeg = await readFile(path.join(files, truncated));
-  await writeFile(path.join(files, truncated), jpeg.subarray(0, Math.floor(jpeg.length * 0.3)));
-  await rm(path.join(files, missing));
-  await writeFile(path.join(files, emptyVal), Buffer.alloc(0));
+  // The upload decoded every image; break some afterwards, as a disk or a careless operator might: random
+  // bytes over one image in the pack, and index entries cut short, past the end, or empty.
+  const pack = stack.ctx.datasets.packPath(id);
+  const garbageAt = cats[0].at!;
+  const handle = await open(pack, "r+");
+  await handle.write(randomBytes(garbageAt[1]), 0, garbageAt[1], garbageAt[0]);
+  await handle.close();
+  const packSize = (await stat(pack)).size;
+  const breakItem = (i: DatasetItem): DatasetItem => {
+    const [offset, length] = i.at!;
+    if (i.path === truncated) return { ...i, at: [offset, Math.floor(length * 0.3)] };
+    if (i.path === missing) return { ...i, at: [packSize + 4096, length] };
+    if (i.path === emptyVal) return { ...i, at: [offset, 0] };
+    return i;
+  };
+  await writeFile(
+    path.join(stack.ctx.datasets.dir(id), "items.json"),
+    JSON.stringify({ train: items.train.map(breakItem), test: items.test!.map(breakItem) }),
+  );
   const broken = [garbage, truncated, missing, emptyVal];
 
   const before = await modelFolders(stack);
