@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Context } from "../context.js";
-import { ConflictError, NotFoundError } from "../errors.js";
+import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Queues } from "../queues.js";
 import { isTerminal, jobRecordSync } from "./record-sync.js";
 import type { JobRecord } from "./schemas.js";
@@ -14,18 +14,37 @@ export function newJobId(idempotencyKey?: string): string {
 }
 
 /**
- * Records a job and puts it on the jobs queue, BullMQ job id = job id (so re-adding is a no-op). Returns
- * the existing record instead when the id is already known (an idempotent retry of the same request).
+ * Records a job and puts it on the jobs queue, BullMQ job id = job id (so re-adding is a no-op). When the
+ * id is already known (an idempotent retry), returns the existing record if it was made by the same
+ * request, and refuses a different request under the same key.
+ *
+ * @throws UnprocessableError `IDEMPOTENCY_KEY_REUSED` when the id's record was made by another request.
  */
 export async function enqueueJob(
   ctx: Context,
   queues: Queues,
   job: Pick<JobRecord, "id" | "type" | "params">,
 ): Promise<{ record: JobRecord; created: boolean }> {
-  const existing = await ctx.jobs.get(job.id);
-  if (existing) return { record: existing, created: false };
+  const fingerprint = requestFingerprint(job.type, job.params);
   const record: JobRecord = { ...job, state: "queued", createdAt: new Date().toISOString(), history: [] };
-  await ctx.jobs.create(record);
+  const stored = await ctx.jobs.create(record, fingerprint);
+  if (!stored.created) {
+    if (stored.fingerprint !== fingerprint) {
+      throw new UnprocessableError(
+        `Idempotency-Key already used for a different request (job '${job.id}'); use a new key for new parameters`,
+        "IDEMPOTENCY_KEY_REUSED",
+      );
+    }
+    // A retry after a failure between the record and the queue: adding again is a no-op if it is there.
+    if (stored.record.state === "queued") await addToQueue(queues, stored.record);
+    return { record: stored.record, created: false };
+  }
+  await addToQueue(queues, record);
+  ctx.logger.info({ jobId: job.id, type: job.type }, "job queued");
+  return { record, created: true };
+}
+
+async function addToQueue(queues: Queues, job: Pick<JobRecord, "id" | "type">): Promise<void> {
   await queues.jobs.add(
     job.type,
     { jobId: job.id },
@@ -37,8 +56,23 @@ export async function enqueueJob(
       removeOnFail: 1000,
     },
   );
-  ctx.logger.info({ jobId: job.id, type: job.type }, "job queued");
-  return { record, created: true };
+}
+
+/** SHA-256 of a job's type and parameters with sorted keys: equal for the same request, whatever the order. */
+function requestFingerprint(type: string, params: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === "object"
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return createHash("sha256")
+    .update(JSON.stringify([type, canonical(params)]))
+    .digest("hex");
 }
 
 /**

@@ -2,6 +2,15 @@ import type { Redis } from "ioredis";
 import { keyOf } from "../http/pagination.js";
 import type { JobRecord, JobState } from "./schemas.js";
 
+/** SET the record if absent; then its request fingerprint and its index entry. 1 when created. */
+const CREATE_ONCE = `
+if redis.call("SET", KEYS[1], ARGV[1], "NX") then
+  redis.call("SET", KEYS[2], ARGV[2])
+  redis.call("ZADD", KEYS[3], ARGV[3], ARGV[4])
+  return 1
+end
+return 0`;
+
 /**
  * Job records in Redis, beside BullMQ's own keys: one JSON value per job, a sorted set by creation time for
  * listing, and a cancel flag that a running worker polls.
@@ -20,13 +29,29 @@ export class JobStore {
     return `${this.prefix}:tls:jobs`;
   }
 
-  /** Stores a new job record and indexes it. */
-  async create(job: JobRecord): Promise<void> {
-    await this.redis
-      .multi()
-      .set(this.key(job.id), JSON.stringify(job))
-      .zadd(this.indexKey, Date.parse(job.createdAt), job.id)
-      .exec();
+  /**
+   * Stores a new job record with the fingerprint of the request that made it, and indexes it, unless a
+   * record with its id exists: one Lua script, so that of two concurrent requests with one id exactly one
+   * creates the record. Returns the stored record, its request fingerprint, and whether it is `job`.
+   */
+  async create(
+    job: JobRecord,
+    fingerprint = "",
+  ): Promise<{ record: JobRecord; fingerprint: string; created: boolean }> {
+    const created = await this.redis.eval(
+      CREATE_ONCE,
+      3,
+      this.key(job.id),
+      `${this.key(job.id)}:request`,
+      this.indexKey,
+      JSON.stringify(job),
+      fingerprint,
+      Date.parse(job.createdAt),
+      job.id,
+    );
+    if (created === 1) return { record: job, fingerprint, created: true };
+    const [raw, stored] = await this.redis.mget(this.key(job.id), `${this.key(job.id)}:request`);
+    return { record: JSON.parse(raw ?? "null") as JobRecord, fingerprint: stored ?? "", created: false };
   }
 
   /** The record, or undefined. */

@@ -160,6 +160,55 @@ describe("jobs API (no worker)", () => {
     assert.equal(all.filter((j) => j.id === a.body.id).length, 1, "recorded once");
   });
 
+  it("an Idempotency-Key reused with another body is 422 IDEMPOTENCY_KEY_REUSED; the job keeps its body", async () => {
+    const key = `key-${randomUUID()}`;
+    const a = await post({ datasetId, epochs: 3, learningRate: 0.01 }, key);
+    assert.equal(a.status, 202, a.text);
+    const reordered = await post({ learningRate: 0.01, epochs: 3, datasetId }, key);
+    assert.equal(reordered.status, 202, "the same body in another key order is the same request");
+    assert.equal(reordered.body.id, a.body.id);
+    const other = await post({ datasetId, epochs: 4, learningRate: 0.01 }, key);
+    assertError(other, 422, "IDEMPOTENCY_KEY_REUSED");
+    assert.match(other.body.error.message, /different request/);
+    const job = await stack.ctx.jobs.get(a.body.id);
+    assert.equal(job?.params.epochs, 3);
+  });
+
+  it("concurrent requests with one Idempotency-Key create exactly one record and one queue job", async () => {
+    const keys = Array.from({ length: 10 }, () => `key-${randomUUID()}`);
+    const pairs = await Promise.all(
+      keys.map((key) =>
+        Promise.all([post({ datasetId, epochs: 2 }, key), post({ datasetId, epochs: 2 }, key)]),
+      ),
+    );
+    const ids = pairs.map(([a, b]) => {
+      assert.equal(a.status, 202, a.text);
+      assert.equal(b.status, 202, b.text);
+      assert.equal(a.body.id, b.body.id, "both requests of a pair name the same job");
+      return a.body.id as string;
+    });
+    assert.equal(new Set(ids).size, keys.length);
+    const listed = (await stack.ctx.jobs.list({ limit: 10_000 })).filter((j) => ids.includes(j.id));
+    assert.equal(listed.length, keys.length, "one record per key");
+    const queued = await stack.queues.jobs.getJobs(["waiting", "delayed", "prioritized"]);
+    for (const id of ids) assert.equal(queued.filter((j) => j.id === id).length, 1, `${id} queued once`);
+  });
+
+  it("of two concurrent requests with one key and different bodies, exactly one wins; its body is kept", async () => {
+    for (let i = 0; i < 10; i++) {
+      const key = `key-${randomUUID()}`;
+      const [a, b] = await Promise.all([
+        post({ datasetId, epochs: 2 }, key),
+        post({ datasetId, epochs: 3 }, key),
+      ]);
+      const statuses = [a.status, b.status].sort();
+      assert.deepEqual(statuses, [202, 422], `pair ${i}: ${a.text} / ${b.text}`);
+      const winner = a.status === 202 ? a : b;
+      const job = await stack.ctx.jobs.get(winner.body.id);
+      assert.equal(job?.params.epochs, winner === a ? 2 : 3, "the record holds the winner's body");
+    }
+  });
+
   it("GET /v1/jobs/:id of an unknown job is 404", async () => {
     assertError(await request(stack.app.server).get("/v1/jobs/job_doesnotexist"), 404, "NOT_FOUND");
     assertError(await request(stack.app.server).get("/v1/jobs/job_doesnotexist/events"), 404, "NOT_FOUND");
