@@ -11,6 +11,7 @@ import { runBatchPredictJob } from "./handlers/batch-predict.js";
 import { datasetRecordSync, runIngestHandler } from "./handlers/ingest.js";
 import { runTrainHandler } from "./handlers/train.js";
 import type { JobErrorInfo } from "./job-error.js";
+import type { Lease } from "./lease.js";
 import { type JobResult, jobRecordSync, type RecordSync } from "./record-sync.js";
 
 /** What a handler gets for one attempt of a job. */
@@ -22,6 +23,8 @@ export interface JobRun<P> {
   log: Logger;
   /** True once the worker is shutting down: save progress and throw `HandBackError`, or finish. */
   draining: () => boolean;
+  /** This attempt's ownership of the job: check it before every write (see {@link Lease}). */
+  lease: Lease;
 }
 
 /** How a handler ended without failing: completed (with what its record gains) or cancelled on request. */

@@ -5,6 +5,7 @@ import type { Logger } from "../logger.js";
 import { createRedis } from "../queues.js";
 import { type AnyJobSpec, JOB_QUEUES, type JobQueue, jobsOn, LIFECYCLE_ERROR_CODES } from "./contract.js";
 import { HandBackError, isJobFailure, type JobErrorInfo, JobFailure } from "./job-error.js";
+import { Lease, LeaseLostError } from "./lease.js";
 import type { RecordSync } from "./record-sync.js";
 
 /** Errors whose record {@link runJob} already wrote: the worker's `failed` listener leaves them alone. */
@@ -37,17 +38,27 @@ export async function runJob(
   const log = env.log.child({ [queue.recordKey]: id });
   const records = queue.records(env.ctx);
   const spec = Object.hasOwn(specs, job.name) ? specs[job.name] : undefined;
+  const lease = token
+    ? Lease.of(env.ctx.redis, job, token, env.ctx.config.WORKER_LOCK_MS)
+    : Lease.none(String(job.id));
   try {
     if (!spec)
       throw new JobFailure("UNKNOWN_JOB_TYPE", `no handler for job '${job.name}' on '${queue.name}'`);
     if (!Value.Check(spec.payload, job.data))
       throw new JobFailure("INVALID_PAYLOAD", payloadProblem(spec, job));
     if (!id || !(await records.start(id))) return;
-    const outcome = await spec.handler({ ctx: env.ctx, payload: job.data, log, draining: env.draining });
+    const run = { ctx: env.ctx, payload: job.data, log, draining: env.draining, lease };
+    const outcome = await spec.handler(run);
+    await lease.assertHeld();
     if (outcome.state === "cancelled") await records.cancel(id);
     else await records.complete(id, outcome.result);
   } catch (thrown) {
     const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+    if (err instanceof LeaseLostError || !(await stillHeld(lease))) {
+      settled.add(err);
+      log.warn({ err: err.message }, "this worker lost the job's lock; it stops without writing anything");
+      throw err;
+    }
     if (err instanceof HandBackError && id) {
       await records.handBack(id);
       await job.moveToDelayed(Date.now(), token);
@@ -57,6 +68,18 @@ export async function runJob(
     const final = isUnrecoverable(err) || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     await settle({ records, id, log, final, error: errorInfo(err, spec, queue), err, job });
     throw err;
+  } finally {
+    lease.stop();
+  }
+}
+
+/** Whether the lease still holds (false once another worker owns the job). */
+async function stillHeld(lease: Lease): Promise<boolean> {
+  try {
+    await lease.assertHeld();
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -3,6 +3,7 @@ import type { LoadedBackbone } from "../backbones/registry.js";
 import type { Context } from "../context.js";
 import type { JobOutcome, TrainErrorCode } from "../jobs/contract.js";
 import { HandBackError, JobFailure } from "../jobs/job-error.js";
+import type { Lease } from "../jobs/lease.js";
 import { type JobResult, jobParams } from "../jobs/record-sync.js";
 import type { EpochRecord, LeaderboardEntry, TrainParams } from "../jobs/schemas.js";
 import type { Logger } from "../logger.js";
@@ -24,6 +25,8 @@ export interface TrainRunOptions {
   log: Logger;
   /** True once the worker was asked to stop (SIGTERM): finish the epoch, checkpoint, hand back. */
   draining: () => boolean;
+  /** The attempt's ownership of the job: every write checks it; the loops stop once it is lost. */
+  lease: Lease;
 }
 
 /** The best head of the configurations trained so far. */
@@ -55,6 +58,7 @@ interface Job {
   ck?: Checkpoint;
   progress: JobProgress;
   reporter: ProgressReporter;
+  lease: Lease;
   cancel: CancelWatch;
   draining: () => boolean;
 }
@@ -71,15 +75,16 @@ export async function runTrainJob({
   jobId,
   log,
   draining,
+  lease,
 }: TrainRunOptions): Promise<JobOutcome<JobResult>> {
-  const job = await setup(ctx, jobId, log, draining);
+  const job = await setup(ctx, jobId, log, draining, lease);
   try {
     const features = await loadJobFeatures(extractContext(job), job.split);
-    if (features.cancelled) return cancelled(job);
+    if (features.cancelled) return await cancelled(job);
     if (features.trainLabels.length === 0)
       throw new JobFailure<TrainErrorCode>("NO_USABLE_IMAGES", "no training image could be decoded");
     const outcome = await trainHeads(job, features);
-    if (!outcome) return cancelled(job);
+    if (!outcome) return await cancelled(job);
     return await publish(job, features, outcome);
   } finally {
     job.cancel.stop();
@@ -87,7 +92,13 @@ export async function runTrainJob({
   }
 }
 
-async function setup(ctx: Context, jobId: string, log: Logger, draining: () => boolean): Promise<Job> {
+async function setup(
+  ctx: Context,
+  jobId: string,
+  log: Logger,
+  draining: () => boolean,
+  lease: Lease,
+): Promise<Job> {
   const params = await jobParams<TrainParams>(ctx.jobs, jobId);
   const { dataset, items, backbone } = await loadJobInputs(ctx, jobId, params.datasetId, params.backbone);
   const ckDir = path.join(ctx.paths.checkpoints, jobId);
@@ -98,7 +109,7 @@ async function setup(ctx: Context, jobId: string, log: Logger, draining: () => b
       "resuming from checkpoint",
     );
   const reporter = new ProgressReporter(async (progress) => {
-    await ctx.jobs.update(jobId, { progress });
+    if (!lease.lost) await ctx.jobs.update(jobId, { progress });
   });
   return {
     ctx,
@@ -115,6 +126,7 @@ async function setup(ctx: Context, jobId: string, log: Logger, draining: () => b
     reporter,
     cancel: new CancelWatch(() => ctx.jobs.cancelRequested(jobId)),
     draining,
+    lease,
   };
 }
 
@@ -125,7 +137,7 @@ function extractContext(job: Job): ExtractContext {
     classes: job.classes,
     backbone: job.backbone,
     progress: job.progress,
-    shouldStop: () => job.cancel.cancelled,
+    shouldStop: () => stopping(job),
   };
 }
 
@@ -157,7 +169,7 @@ async function trainHeads(
       trainRows: features.trainRows,
       val: features.val,
       resume,
-      shouldStop: () => job.cancel.cancelled,
+      shouldStop: () => stopping(job),
       onBatch: async (epoch, step, steps) => {
         job.progress.report("training", (epochsBefore + epoch - 1 + step / steps) / totalEpochs, {
           epoch,
@@ -178,6 +190,7 @@ async function trainHeads(
         }
         if (winner)
           extra.winner = { config: winner.config, history: winner.history, best: omitWeights(winner.best) };
+        await job.lease.assertHeld();
         await saveCheckpoint(job.ckDir, {
           epoch: p.epoch,
           head: p.head,
@@ -187,6 +200,7 @@ async function trainHeads(
           sets: { best: p.best.weights, ...(winner ? { winner: winner.best.weights } : {}) },
         });
         await job.reporter.flush();
+        await job.lease.assertHeld();
         await ctx.jobs.update(jobId, {
           history: p.history,
           ...(configs.length > 1 ? { leaderboard } : {}),
@@ -256,6 +270,7 @@ async function publish(
   const { winner } = outcome;
   const config = job.configs[winner.config];
   const modelId = modelIdForJob(jobId);
+  await job.lease.assertHeld();
   const published = await publishModel({
     ...extractContext(job),
     jobId,
@@ -265,7 +280,7 @@ async function publish(
     config,
     winner,
   });
-  if (!published) return cancelled(job);
+  if (!published) return await cancelled(job);
   job.log.info(
     {
       modelId,
@@ -288,7 +303,14 @@ async function publish(
   };
 }
 
-function cancelled(job: Job): JobOutcome<JobResult> {
+/** The loops stop on a cancel request, or once another worker owns the job. */
+function stopping(job: Job): boolean {
+  return job.cancel.cancelled || job.lease.lost;
+}
+
+/** A stopped job: cancelled on request, or (the lease lost) a {@link LeaseLostError}, nothing written. */
+async function cancelled(job: Job): Promise<JobOutcome<JobResult>> {
+  await job.lease.assertHeld();
   job.log.info("job cancelled; checkpoints kept");
   return { state: "cancelled" };
 }

@@ -20,6 +20,7 @@ export async function runBatchPredictJob({
   ctx,
   payload,
   log,
+  lease,
 }: JobRun<JobPayload>): Promise<JobOutcome<JobResult>> {
   const { jobId } = payload;
   const params = await jobParams<PredictJobParams>(ctx.jobs, jobId);
@@ -33,15 +34,15 @@ export async function runBatchPredictJob({
   }
   const all = [...items.train, ...(items.val ?? []), ...(items.test ?? [])];
   const head = await HeadTrainer.loadForInference(ctx.models.dir(model.id));
-  const reporter = new ProgressReporter((progress) =>
-    ctx.jobs.update(jobId, { progress }).then(() => undefined),
-  );
+  const reporter = new ProgressReporter(async (progress) => {
+    if (!lease.lost) await ctx.jobs.update(jobId, { progress });
+  });
   const cancel = new CancelWatch(() => ctx.jobs.cancelRequested(jobId));
   try {
     const feats = await featuresFor(ctx, params.datasetId, all, model.classes, backbone, {
       view: 0,
       seed: 0,
-      shouldStop: () => cancel.cancelled,
+      shouldStop: () => cancel.cancelled || lease.lost,
       onProgress: (p) =>
         reporter.report({
           phase: "predicting",

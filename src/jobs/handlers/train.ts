@@ -13,6 +13,7 @@ export function runTrainHandler({
   payload,
   log,
   draining,
+  lease,
 }: JobRun<JobPayload>): Promise<JobOutcome<JobResult>> {
-  return runTrainJob({ ctx, jobId: payload.jobId, log, draining });
+  return runTrainJob({ ctx, jobId: payload.jobId, log, draining, lease });
 }

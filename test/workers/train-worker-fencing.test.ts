@@ -1,0 +1,95 @@
+/**
+ * One owner per job: a worker that loses its job's lock (frozen, or cut off from Redis, for longer than
+ * the lock) while another worker takes the job over stops at its next batch and writes nothing more: no
+ * checkpoint, no history, no model. Real worker processes, real Redis, real photos; the freeze is a real
+ * SIGSTOP of the first worker's process.
+ */
+import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { loadCheckpoint } from "../../src/training/checkpoint.js";
+import { type Stack, startStack, type WorkerProcess, waitFor } from "../helpers/stack.js";
+import {
+  alive,
+  assertHistoryEpochs,
+  assertOneModelFor,
+  closeStack,
+  createJob,
+  epochsLogged,
+  logLines,
+  modelFolders,
+  pollJob,
+  stopWorker,
+  uploadPhotos,
+  waitCompleted,
+} from "./train-worker-lib.js";
+
+/** 2 classes x 16 photos, batch size 2: about 0.2 s an epoch; 40 epochs leave time to freeze and thaw. */
+const EPOCHS = 40;
+
+let stack: Stack;
+let datasetId: string;
+
+before(async () => {
+  stack = await startStack();
+  datasetId = await uploadPhotos(stack, { train: 16, test: 4 }, 13);
+});
+after(() => closeStack(stack));
+
+test("a frozen worker whose job went to another stops without writing: one trainer per epoch, one model", async (t) => {
+  const models = await modelFolders(stack);
+  const jobId = await createJob(stack, datasetId, { epochs: EPOCHS, batchSize: 2, earlyStopping: null });
+  let w1: WorkerProcess | undefined;
+  let w2: WorkerProcess | undefined;
+  try {
+    w1 = stack.spawnWorker("train");
+    await pollJob(stack, jobId, (j) => j.history.length >= 2, ">= 2 epochs", {
+      worker: w1,
+      timeoutMs: 90_000,
+    });
+    w1.child.kill("SIGSTOP");
+    const frozen = Date.now();
+    const beforeFreeze = epochsLogged(w1, jobId);
+
+    w2 = stack.spawnWorker("train");
+    const second = w2;
+    await waitFor(
+      async () => (epochsLogged(second, jobId).length >= 3 ? true : undefined),
+      120_000,
+      "the second worker to train 3 epochs of the job",
+    );
+    t.diagnostic(`job handed over and 3 epochs trained ${(Date.now() - frozen) / 1000}s after the freeze`);
+    w1.child.kill("SIGCONT");
+    const first = w1;
+    await waitFor(
+      async () => (logLines(first).some((l) => /lost the job's lock/.test(String(l.msg))) ? true : undefined),
+      60_000,
+      "the thawed worker to notice that it lost the job",
+    );
+
+    const done = await waitCompleted(stack, jobId, w2);
+    assert.equal(done.state, "completed", JSON.stringify(done.error));
+    assertHistoryEpochs(done.history, EPOCHS);
+    const byFirst = epochsLogged(w1, jobId);
+    const bySecond = epochsLogged(w2, jobId);
+    assert.deepEqual(byFirst, beforeFreeze, "the first worker finished no epoch after it was thawed");
+    assert.ok(
+      byFirst.every((e) => e < Math.min(...bySecond)),
+      `each epoch trained by one worker: ${byFirst} / ${bySecond}`,
+    );
+    const dir = path.join(stack.ctx.paths.checkpoints, jobId);
+    const seqs = (await readdir(dir)).flatMap((n) => /^ckpt-(\d{8})\.json$/.exec(n)?.slice(1) ?? []);
+    assert.equal(
+      Math.max(...seqs.map(Number)),
+      EPOCHS,
+      "one checkpoint per epoch: the thawed worker saved none",
+    );
+    assert.equal((await loadCheckpoint(dir))?.epoch, EPOCHS);
+    await assertOneModelFor(stack, jobId, done.modelId, models);
+    assert.ok(alive(w1), "the worker that lost the job lives on");
+  } finally {
+    await stopWorker(w1);
+    await stopWorker(w2);
+  }
+});
