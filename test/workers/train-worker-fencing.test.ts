@@ -9,6 +9,7 @@ import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import { loadCheckpoint } from "../../src/training/checkpoint.js";
+import { startOwnRedis } from "../helpers/redis-server.js";
 import { type Stack, startStack, type WorkerProcess, waitFor } from "../helpers/stack.js";
 import {
   alive,
@@ -91,5 +92,45 @@ test("a frozen worker whose job went to another stops without writing: one train
   } finally {
     await stopWorker(w1);
     await stopWorker(w2);
+  }
+});
+
+test("Redis killed mid-training for longer than the lock: once back, each epoch is trained by one worker, one model", async (t) => {
+  const redis = await startOwnRedis();
+  const own = await startStack({ REDIS_URL: redis.url });
+  let a: WorkerProcess | undefined;
+  let b: WorkerProcess | undefined;
+  try {
+    const dataset = await uploadPhotos(own, { train: 16, test: 4 }, 17);
+    const jobId = await createJob(own, dataset, { epochs: EPOCHS, batchSize: 2, earlyStopping: null });
+    a = own.spawnWorker("train");
+    b = own.spawnWorker("train");
+    await pollJob(own, jobId, (j) => j.history.length >= 2, ">= 2 epochs", { worker: a, timeoutMs: 90_000 });
+    await redis.kill();
+    // The fault is a duration: Redis stays away for three lock durations, so the job's lock expires and
+    // the workers cannot renew it; the one that trains keeps computing but may write nothing.
+    const lockMs = Number(own.env.WORKER_LOCK_MS);
+    await new Promise((r) => setTimeout(r, 3 * lockMs));
+    await redis.restart();
+    const back = Date.now();
+
+    const done = await waitCompleted(own, jobId, a, 180_000);
+    t.diagnostic(
+      `Redis away ${(3 * lockMs) / 1000}s; the job completed ${(Date.now() - back) / 1000}s after`,
+    );
+    assert.equal(done.state, "completed", JSON.stringify(done.error));
+    assertHistoryEpochs(done.history, EPOCHS);
+    const logged = [...epochsLogged(a, jobId), ...epochsLogged(b, jobId)].sort((x, y) => x - y);
+    assert.deepEqual(logged, [...new Set(logged)], `an epoch was trained twice: ${logged}`);
+    const dir = path.join(own.ctx.paths.checkpoints, jobId);
+    const seqs = (await readdir(dir)).flatMap((n) => /^ckpt-(\d{8})\.json$/.exec(n)?.slice(1) ?? []);
+    assert.equal(Math.max(...seqs.map(Number)), EPOCHS, "checkpoint sequence = epochs");
+    await assertOneModelFor(own, jobId, done.modelId);
+    assert.ok(alive(a) && alive(b), "both workers outlive the outage");
+  } finally {
+    await stopWorker(a);
+    await stopWorker(b);
+    await own.close().catch(() => undefined);
+    await redis.close();
   }
 });
