@@ -54,9 +54,17 @@ export function backboneRegistry(
   });
 }
 
-/** Wires the shared resources from a validated config, with backbones set up for `use`. */
-export function createContext(config: Config, logger: Logger, use: BackboneUse = "batch"): Context {
-  const redis = createRedis(config.redisUrl);
+/**
+ * Wires the shared resources from a validated config, with backbones set up for `use`. `failFast` (the
+ * API) makes Redis commands fail within seconds while Redis is away instead of waiting for it.
+ */
+export function createContext(
+  config: Config,
+  logger: Logger,
+  use: BackboneUse = "batch",
+  { failFast = false }: { failFast?: boolean } = {},
+): Context {
+  const redis = createRedis(config.redisUrl, { failFast });
   redis.on("error", (err) => logger.warn({ err: err.message }, "redis connection error"));
   const paths = dataPaths(config.dataDir);
   const registry = backboneRegistry(config, paths.cache, (level, msg) => logger[level](msg), use);

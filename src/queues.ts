@@ -36,9 +36,20 @@ export type PredictResult = {
   )[];
 };
 
-/** A Redis connection for BullMQ and the stores (blocking-safe: no per-request retry limit). */
-export function createRedis(url: string, options: { lazy?: boolean } = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: null, lazyConnect: options.lazy ?? false });
+/** How long a command of a fail-fast connection may wait for Redis before it fails. */
+export const FAIL_FAST_MS = 2000;
+
+/**
+ * A Redis connection for BullMQ and the stores. By default blocking-safe: commands wait out an outage
+ * (workers). `failFast` (the API): a command fails at once while Redis is unreachable and after
+ * {@link FAIL_FAST_MS} without an answer, so a request can answer 503 instead of hanging.
+ */
+export function createRedis(url: string, options: { lazy?: boolean; failFast?: boolean } = {}): Redis {
+  return new Redis(url, {
+    maxRetriesPerRequest: null,
+    lazyConnect: options.lazy ?? false,
+    ...(options.failFast ? { enableOfflineQueue: false, commandTimeout: FAIL_FAST_MS } : {}),
+  });
 }
 
 /** The queues the API talks to. */
@@ -68,7 +79,8 @@ export function openQueues(connection: Redis, prefix: string): Queues {
   // Every request waiting in job.waitUntilFinished() adds a 'closing' listener to the predict queue (and
   // completed/failed listeners to the events): one per in-flight request, not a leak.
   predict.setMaxListeners(0);
-  const eventsConnection = connection.duplicate();
+  // QueueEvents blocks on XREAD: its connection waits out outages even when the API's fails fast.
+  const eventsConnection = connection.duplicate({ enableOfflineQueue: true, commandTimeout: undefined });
   const predictEvents = new QueueEvents(PREDICT_QUEUE, {
     connection: eventsConnection as unknown as ConnectionOptions,
     prefix,

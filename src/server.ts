@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { buildApp } from "./app.js";
 import { createContext } from "./context.js";
 import { configOrExit, onShutdown } from "./lib/process.js";
@@ -6,7 +7,9 @@ import { openQueues } from "./queues.js";
 
 const config = configOrExit();
 const logger = createLogger(config.LOG_LEVEL, "api");
-const ctx = createContext(config, logger);
+const ctx = createContext(config, logger, "batch", { failFast: true });
+// Requests fail fast (503) while Redis is unreachable; give it a moment at start so the first ones do not.
+await Promise.race([once(ctx.redis, "ready"), new Promise((r) => setTimeout(r, 5000).unref())]);
 const queues = openQueues(ctx.redis, config.QUEUE_PREFIX);
 const app = await buildApp({ ctx, queues });
 

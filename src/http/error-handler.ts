@@ -86,6 +86,14 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
     if (err instanceof AppError) {
       status = err.statusCode;
       code = err.code;
+    } else if (isRedisUnavailable(err)) {
+      req.log.warn({ err: err.message }, "redis unavailable");
+      return reply
+        .status(503)
+        .header("retry-after", "5")
+        .send({
+          error: { code: "REDIS_UNAVAILABLE", message: "the queue's Redis is unavailable; retry shortly" },
+        });
     } else if ("validation" in err && err.validation) {
       status = 400;
       code = "VALIDATION_ERROR";
@@ -109,5 +117,15 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
     reply.status(404).send({
       error: { code: "NOT_FOUND", message: `route ${req.method} ${req.url.split("?")[0]} not found` },
     }),
+  );
+}
+
+/** ioredis' errors for a Redis that is unreachable or too slow (a fail-fast connection, see createRedis). */
+function isRedisUnavailable(err: Error): boolean {
+  return (
+    err.name === "MaxRetriesPerRequestError" ||
+    /Stream isn't writeable|enableOfflineQueue|Connection is closed|Command timed out|ECONNREFUSED/.test(
+      err.message,
+    )
   );
 }

@@ -141,23 +141,32 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
       });
       let last = "";
       let beat = Date.now();
-      while (!closed && !closing && job) {
-        const json = JSON.stringify(job);
-        if (json !== last) {
-          res.write(`event: progress\ndata: ${json}\n\n`);
-          last = json;
-        } else if (Date.now() - beat > 15_000) {
-          res.write(": keep-alive\n\n");
-          beat = Date.now();
-        }
-        if (isTerminal(job.state)) {
-          res.write(`event: end\ndata: ${JSON.stringify({ id: job.id, state: job.state })}\n\n`);
-          break;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-        job = await ctx.jobs.get(req.params.id);
+      try {
+        await streamJob();
+      } catch (err) {
+        req.log.warn({ err: (err as Error).message }, "job event stream ended by an error");
+        res.write(`event: error\ndata: ${JSON.stringify({ code: "REDIS_UNAVAILABLE" })}\n\n`);
       }
       res.end();
+
+      async function streamJob(): Promise<void> {
+        while (!closed && !closing && job) {
+          const json = JSON.stringify(job);
+          if (json !== last) {
+            res.write(`event: progress\ndata: ${json}\n\n`);
+            last = json;
+          } else if (Date.now() - beat > 15_000) {
+            res.write(": keep-alive\n\n");
+            beat = Date.now();
+          }
+          if (isTerminal(job.state)) {
+            res.write(`event: end\ndata: ${JSON.stringify({ id: job.id, state: job.state })}\n\n`);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 500));
+          job = await ctx.jobs.get(req.params.id);
+        }
+      }
     },
   );
 };

@@ -10,7 +10,11 @@ export interface OwnRedis {
   url: string;
   /** Kills the server outright (SIGKILL), as a crash or a lost machine would. */
   kill(): Promise<void>;
-  /** Starts the server again on the same port and data (the AOF is replayed). */
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered. */
+  pause(): void;
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void;
+  /** Starts the server again on the same port and data (the AOF is replayed); a no-op while it runs. */
   restart(): Promise<void>;
   /** Kills it and removes its data. */
   close(): Promise<void>;
@@ -51,6 +55,7 @@ export async function startOwnRedis(): Promise<OwnRedis> {
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
+    if (child && child.exitCode === null && child.signalCode === null) return;
     const proc = spawn(
       "redis-server",
       ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", ""].concat([
@@ -79,8 +84,11 @@ export async function startOwnRedis(): Promise<OwnRedis> {
     port,
     url: `redis://127.0.0.1:${port}`,
     kill,
+    pause: () => child?.kill("SIGSTOP"),
+    resume: () => child?.kill("SIGCONT"),
     restart: start,
     async close() {
+      child?.kill("SIGCONT");
       await kill();
       await rm(dir, { recursive: true, force: true });
     },

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -51,7 +52,9 @@ export async function startStack(
     ...env,
   };
   const config = loadConfig(fullEnv);
-  const ctx = createContext(config, createLogger(config.LOG_LEVEL, "test"));
+  const ctx = createContext(config, createLogger(config.LOG_LEVEL, "test"), "batch", { failFast: true });
+  // The API's connection fails fast: wait until it is up, so no request of a test meets a 503 at start.
+  if (ctx.redis.status !== "ready") await once(ctx.redis, "ready");
   const queues = openQueues(ctx.redis, config.QUEUE_PREFIX);
   const app = await buildApp({ ctx, queues });
   await app.ready();
