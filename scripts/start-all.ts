@@ -10,6 +10,7 @@ import { configOrExit } from "../src/lib/process.js";
 
 const config = configOrExit();
 const children: ChildProcess[] = [];
+let redisServer: ChildProcess | undefined;
 
 function answers(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -42,7 +43,9 @@ async function ensureRedis(): Promise<void> {
     "--dir",
     dir,
   ];
-  const redis = spawn("redis-server", args, { stdio: ["ignore", "ignore", "inherit"] });
+  // Its own process group: Ctrl-C must not stop Redis before the workers have handed their jobs back.
+  const redis = spawn("redis-server", args, { stdio: ["ignore", "ignore", "inherit"], detached: true });
+  redisServer = redis;
   redis.on("error", (err) => {
     process.stderr.write(
       `No Redis answers on 127.0.0.1:6379 and redis-server could not be started (${err.message}).\n` +
@@ -50,7 +53,6 @@ async function ensureRedis(): Promise<void> {
     );
     process.exit(1);
   });
-  children.push(redis);
   for (let i = 0; i < 50 && !(await answers("127.0.0.1", 6379)); i++)
     await new Promise((r) => setTimeout(r, 100));
   process.stdout.write(`started redis-server on 127.0.0.1:6379 (AOF on, data in ${dir})\n`);
@@ -69,14 +71,21 @@ function run(script: string): ChildProcess {
 }
 
 let stopping = false;
+/** Drains the API and the workers (one SIGTERM each: an epoch in progress is checkpointed), then Redis. */
 async function stop(code: number): Promise<void> {
+  if (stopping) return;
   stopping = true;
-  const apps = children.slice(0).reverse();
-  for (const c of apps) c.kill("SIGTERM");
-  await Promise.all(
-    apps.map((c) => (c.exitCode !== null ? undefined : new Promise((r) => c.once("exit", r)))),
-  );
+  for (const c of children) c.kill("SIGTERM");
+  await Promise.all(children.map(exited));
+  if (redisServer) {
+    redisServer.kill("SIGTERM");
+    await exited(redisServer);
+  }
   process.exit(code);
+}
+
+function exited(c: ChildProcess): Promise<unknown> | undefined {
+  return c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((r) => c.once("exit", r));
 }
 
 await ensureRedis();

@@ -22,11 +22,18 @@ export function onShutdown(
   log: (msg: string) => void,
 ): () => Promise<void> {
   let running: Promise<void> | undefined;
+  let first: string | undefined;
   const run = (signal: string) => {
     if (running) {
+      // Ctrl-C on `npm start` reaches every process as SIGINT, then `npm start` sends SIGTERM: one request.
+      if (signal !== first) {
+        log(`${signal} while shutting down after ${first}: still draining (send ${first} again to exit now)`);
+        return running;
+      }
       log(`${signal} again: exiting now`);
       process.exit(1);
     }
+    first = signal;
     log(`${signal}: shutting down`);
     running = shutdown(signal).then(
       () => process.exit(0),
