@@ -5,6 +5,7 @@
  * SIGSTOP of the first worker's process.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -113,6 +114,8 @@ test("Redis killed mid-training for longer than the lock: once back, each epoch 
     await new Promise((r) => setTimeout(r, 3 * lockMs));
     await redis.restart();
     const back = Date.now();
+    // The test's own view of Redis (the API's connection, which fails fast) reconnects too.
+    if (own.ctx.redis.status !== "ready") await once(own.ctx.redis, "ready");
 
     const done = await waitCompleted(own, jobId, a, 180_000);
     t.diagnostic(
@@ -130,7 +133,9 @@ test("Redis killed mid-training for longer than the lock: once back, each epoch 
   } finally {
     await stopWorker(a);
     await stopWorker(b);
-    await own.close().catch(() => undefined);
+    await redis.restart();
+    if (own.ctx.redis.status !== "ready") await once(own.ctx.redis, "ready");
+    await own.close();
     await redis.close();
   }
 });
