@@ -54,6 +54,12 @@ export const EnvSchema = Type.Object({
   /** How often workers look for stalled jobs (those whose worker died). */
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 30_000 }),
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 4 }),
+  /** Checkpoints of a finished job are removed this many hours after it finished (0: at the next sweep). */
+  CHECKPOINT_RETENTION_HOURS: Type.Number({ minimum: 0, maximum: 100_000, default: 24 }),
+  /** Leftovers of interrupted writes (uploads, temporary folders) older than this many minutes are removed. */
+  ORPHAN_AGE_MINUTES: Type.Number({ minimum: 1, maximum: 100_000, default: 60 }),
+  /** Minutes between two sweeps by the API (at start, then periodically). */
+  SWEEP_INTERVAL_MINUTES: Type.Number({ minimum: 1, maximum: 100_000, default: 60 }),
 });
 
 export type Env = Static<typeof EnvSchema>;

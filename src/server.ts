@@ -3,6 +3,7 @@ import { buildApp } from "./app.js";
 import { createContext } from "./context.js";
 import { configOrExit, onShutdown } from "./lib/process.js";
 import { createLogger } from "./logger.js";
+import { startSweeper } from "./ops/sweeper.js";
 import { openQueues } from "./queues.js";
 
 const config = configOrExit();
@@ -12,9 +13,15 @@ const ctx = createContext(config, logger, "batch", { failFast: true });
 await Promise.race([once(ctx.redis, "ready"), new Promise((r) => setTimeout(r, 5000).unref())]);
 const queues = openQueues(ctx.redis, config.QUEUE_PREFIX);
 const app = await buildApp({ ctx, queues });
+const stopSweeper = startSweeper(ctx, {
+  orphanAgeMs: config.ORPHAN_AGE_MINUTES * 60_000,
+  checkpointRetentionMs: config.CHECKPOINT_RETENTION_HOURS * 3_600_000,
+  intervalMs: config.SWEEP_INTERVAL_MINUTES * 60_000,
+});
 
 onShutdown(
   async () => {
+    stopSweeper();
     await app.close();
     await queues.close();
     await ctx.close();

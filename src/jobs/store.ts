@@ -2,6 +2,9 @@ import type { Redis } from "ioredis";
 import { keyOf } from "../http/pagination.js";
 import type { JobRecord, JobState } from "./schemas.js";
 
+/** A cancel request outlives any job that could still read it, then expires. */
+const CANCEL_FLAG_SECONDS = 7 * 24 * 3600;
+
 /** SET the record if absent; then its request fingerprint and its index entry. 1 when created. */
 const CREATE_ONCE = `
 if redis.call("SET", KEYS[1], ARGV[1], "NX") then
@@ -114,7 +117,7 @@ export class JobStore {
 
   /** Asks a running job to stop. */
   async requestCancel(id: string): Promise<void> {
-    await this.redis.set(`${this.key(id)}:cancel`, "1");
+    await this.redis.set(`${this.key(id)}:cancel`, "1", "EX", CANCEL_FLAG_SECONDS);
   }
 
   /** Whether cancellation was requested. */
