@@ -54,6 +54,10 @@ export const EnvSchema = Type.Object({
   /** How often workers look for stalled jobs (those whose worker died). */
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 30_000 }),
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 4 }),
+  /** Online predictions waiting for a worker, past which `/predict` answers 503 PREDICT_BUSY. */
+  PREDICT_MAX_QUEUED: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256 }),
+  /** Largest `/predict` request, all its images together (413 past it). */
+  PREDICT_MAX_REQUEST_BYTES: Type.Integer({ minimum: 1, default: 64 * 1024 * 1024 }),
   /** Checkpoints of a finished job are removed this many hours after it finished (0: at the next sweep). */
   CHECKPOINT_RETENTION_HOURS: Type.Number({ minimum: 0, maximum: 100_000, default: 24 }),
   /** Leftovers of interrupted writes (uploads, temporary folders) older than this many minutes are removed. */

@@ -55,7 +55,12 @@ export class UnprocessableError extends AppError {
 
 /** 503: a dependency (Redis, ...) is unavailable. */
 export class ServiceUnavailableError extends AppError {
-  constructor(message: string, code = "SERVICE_UNAVAILABLE") {
+  /** @param retryAfterSeconds sent as `Retry-After` when given. */
+  constructor(
+    message: string,
+    code = "SERVICE_UNAVAILABLE",
+    readonly retryAfterSeconds?: number,
+  ) {
     super(503, code, message);
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { AppError } from "../errors.js";
+import { AppError, ServiceUnavailableError } from "../errors.js";
 
 const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: "UNSUPPORTED_MEDIA_TYPE" },
@@ -86,6 +86,9 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
     if (err instanceof AppError) {
       status = err.statusCode;
       code = err.code;
+      if (err instanceof ServiceUnavailableError && err.retryAfterSeconds !== undefined) {
+        reply.header("retry-after", String(err.retryAfterSeconds));
+      }
     } else if (isRedisUnavailable(err)) {
       req.log.warn({ err: err.message }, "redis unavailable");
       return reply

@@ -1,7 +1,13 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import Type from "typebox";
 import type { Context } from "../context.js";
-import { AppError, BadRequestError, ServiceUnavailableError, UnsupportedMediaTypeError } from "../errors.js";
+import {
+  AppError,
+  BadRequestError,
+  PayloadTooLargeError,
+  ServiceUnavailableError,
+  UnsupportedMediaTypeError,
+} from "../errors.js";
 import { Binary } from "../http/openapi.js";
 import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
@@ -132,17 +138,23 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         response: { 200: PredictResponse, ...errorResponses(400, 404, 413, 415, 503) },
       },
     },
-    async (req) => {
+    async (req, reply) => {
       await ctx.models.get(req.params.id);
       const images: Buffer[] = [];
       let multi = false;
       if (req.isMultipart()) {
         multi = true;
+        const maxBytes = ctx.config.PREDICT_MAX_REQUEST_BYTES;
+        let total = 0;
         for await (const part of req.parts({ limits: { fileSize: MAX_IMAGE_BYTES, files: MAX_IMAGES } })) {
           if (part.type !== "file") continue;
           if (part.fieldname !== "image")
             throw new BadRequestError(`unexpected file field '${part.fieldname}', expected 'image'`);
           const buf = await part.toBuffer();
+          total += buf.length;
+          if (total > maxBytes) {
+            throw new PayloadTooLargeError(`the images of one request exceed ${maxBytes} bytes together`);
+          }
           images.push(buf);
         }
       } else if (Buffer.isBuffer(req.body)) {
@@ -155,21 +167,36 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
       if (images.length === 0 || images.every((b) => b.length === 0)) {
         throw new BadRequestError("empty body: no image to classify", "EMPTY_BODY");
       }
+      const waiting = await queues.predict.getWaitingCount();
+      if (waiting >= ctx.config.PREDICT_MAX_QUEUED) {
+        throw new ServiceUnavailableError(
+          `${waiting} predictions are waiting for a worker; retry in a moment`,
+          "PREDICT_BUSY",
+          1,
+        );
+      }
       const job = await queues.predict.add("predict", {
         modelId: req.params.id,
         images: images.map((b) => b.toString("base64")),
         topK: req.query.topK,
         unknown: req.query.unknown !== "off",
       });
+      // A client that hangs up before its answer: its prediction is dropped if no worker has taken it yet.
+      const gone = () => {
+        if (!reply.raw.writableFinished) void job.remove().catch(() => undefined);
+      };
+      reply.raw.once("close", gone);
       let result: Awaited<ReturnType<typeof job.waitUntilFinished>>;
       try {
         result = await job.waitUntilFinished(queues.predictEvents, PREDICT_TIMEOUT_MS);
       } catch (err) {
         const msg = (err as Error).message;
-        if (/timed out/i.test(msg))
+        if (/timed out/i.test(msg)) {
+          await job.remove().catch(() => undefined);
           throw new ServiceUnavailableError(
             `no predict worker answered within ${PREDICT_TIMEOUT_MS / 1000} s`,
           );
+        }
         throw new AppError(500, "PREDICT_FAILED", msg);
       }
       const results = result.results.map((r, i) => {
