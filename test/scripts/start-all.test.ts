@@ -9,25 +9,16 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { test } from "node:test";
 import { Redis } from "ioredis";
 import { photoDatasetZip } from "../../scripts/lib/photos.js";
 import { loadCheckpoint } from "../../src/training/checkpoint.js";
+import { freePort } from "../helpers/redis-server.js";
 import { waitFor } from "../helpers/stack.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 test("one Ctrl-C on npm start drains: the epoch is checkpointed, the job goes back to the queue, exit 0", {
   timeout: 300_000,
