@@ -91,7 +91,10 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
     async (req) => {
       const job = await ctx.jobs.get(req.params.id);
       if (!job) throw new NotFoundError("job", req.params.id);
-      return job;
+      if (job.state !== "running") return job;
+      // A live worker renews the job's BullMQ lock; without one, the job is stalled until another takes it.
+      const locked = await ctx.redis.exists(queues.jobs.toKey(`${job.id}:lock`));
+      return { ...job, stalled: locked === 0 };
     },
   );
 

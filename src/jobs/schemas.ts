@@ -204,6 +204,12 @@ export const JobSchema = Type.Object(
     result: Type.Optional(Type.Unknown()),
     error: Type.Optional(ErrorInfo),
     warnings: Type.Optional(Type.Array(Type.String())),
+    stalled: Type.Optional(
+      Type.Boolean({
+        description:
+          "Running, but its worker stopped renewing the job's lock (dead, frozen or cut off): another worker takes the job over",
+      }),
+    ),
   },
   { title: "Job" },
 );

@@ -9,6 +9,7 @@ import { once } from "node:events";
 import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import request from "supertest";
 import { loadCheckpoint } from "../../src/training/checkpoint.js";
 import { startOwnRedis } from "../helpers/redis-server.js";
 import { type Stack, startStack, type WorkerProcess, waitFor } from "../helpers/stack.js";
@@ -137,5 +138,39 @@ test("Redis killed mid-training for longer than the lock: once back, each epoch 
     if (own.ctx.redis.status !== "ready") await once(own.ctx.redis, "ready");
     await own.close();
     await redis.close();
+  }
+});
+
+test("GET /v1/jobs/:id says stalled while its only worker is frozen; thawed, the worker takes the job up again", async () => {
+  const models = await modelFolders(stack);
+  const jobId = await createJob(stack, datasetId, {
+    epochs: EPOCHS,
+    batchSize: 2,
+    earlyStopping: null,
+    seed: 4,
+  });
+  const w = stack.spawnWorker("train");
+  try {
+    await pollJob(stack, jobId, (j) => j.history.length >= 1, ">= 1 epoch", { worker: w, timeoutMs: 90_000 });
+    const live = await request(stack.app.server).get(`/v1/jobs/${jobId}`);
+    assert.equal(live.body.stalled, false, "a job whose worker renews its lock is not stalled");
+    w.child.kill("SIGSTOP");
+    const seen = await waitFor(
+      async () => {
+        const res = await request(stack.app.server).get(`/v1/jobs/${jobId}`);
+        return res.body.stalled === true ? res.body : undefined;
+      },
+      60_000,
+      "the job to show stalled",
+    );
+    assert.equal(seen.state, "running");
+    w.child.kill("SIGCONT");
+    const done = await waitCompleted(stack, jobId, w, 180_000);
+    assert.equal(done.state, "completed", JSON.stringify(done.error));
+    assert.equal(done.stalled, undefined);
+    assertHistoryEpochs(done.history, EPOCHS);
+    await assertOneModelFor(stack, jobId, done.modelId, models);
+  } finally {
+    await stopWorker(w);
   }
 });
