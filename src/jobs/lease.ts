@@ -28,7 +28,7 @@ export class LeaseLostError extends Error {
 export class Lease {
   private validUntil: number;
   private revoked = false;
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer?: NodeJS.Timeout;
 
   /**
    * @param redis a connection to the queue's Redis.
@@ -44,6 +44,7 @@ export class Lease {
     lockDurationMs: number,
   ) {
     this.validUntil = Date.now() + lockDurationMs / 2 - MARGIN_MS;
+    if (!redis) return;
     this.timer = setInterval(
       () => void this.check().catch(() => undefined),
       Math.min(1000, lockDurationMs / 4),
@@ -64,9 +65,7 @@ export class Lease {
 
   /** A lease that never fails its checks: for a job run without a BullMQ lock token. */
   static none(jobId: string): Lease {
-    const lease = new Lease(undefined, "", "", jobId, Number.POSITIVE_INFINITY);
-    lease.stop();
-    return lease;
+    return new Lease(undefined, "", "", jobId, Number.POSITIVE_INFINITY);
   }
 
   /** True once the lock was seen gone or held by another attempt: stop at the next batch. */

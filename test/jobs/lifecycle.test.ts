@@ -107,8 +107,8 @@ after(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-/** Records a job and puts it on the queue under `name` (a stand-in handler). */
-async function enqueue(name: string, options: JobsOptions = {}, data?: Record<string, unknown>) {
+/** Records a job and puts it on the queue under `name` (a stand-in handler), `extra` added to its payload. */
+async function enqueue(name: string, options: JobsOptions = {}, extra: Record<string, unknown> = {}) {
   const id = `job_${randomUUID().replaceAll("-", "")}`;
   await ctx.jobs.create({
     id,
@@ -118,7 +118,7 @@ async function enqueue(name: string, options: JobsOptions = {}, data?: Record<st
     createdAt: new Date().toISOString(),
     history: [],
   });
-  await jobs.add(name, data ?? { jobId: id }, { jobId: id, ...options });
+  await jobs.add(name, { jobId: id, ...extra }, { jobId: id, ...options });
   return id;
 }
 
@@ -231,16 +231,7 @@ describe("job lifecycle", () => {
   });
 
   it("a payload that fails its schema is INVALID_PAYLOAD, never retried, and the handler never runs", async () => {
-    const id = `job_${randomUUID().replaceAll("-", "")}`;
-    await ctx.jobs.create({
-      id,
-      type: "train",
-      params: {},
-      state: "queued",
-      createdAt: new Date().toISOString(),
-      history: [],
-    });
-    await jobs.add("strict", { jobId: id, n: "seven" }, { jobId: id, attempts: 3 });
+    const id = await enqueue("strict", { attempts: 3 }, { n: "seven" });
     const { record, bull } = await settled(id);
     assert.equal(bull.attemptsMade, 1);
     assert.equal(record.error?.code, "INVALID_PAYLOAD");
