@@ -58,6 +58,11 @@ export const EnvSchema = Type.Object({
   PREDICT_MAX_QUEUED: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256 }),
   /** Largest `/predict` request, all its images together (413 past it). */
   PREDICT_MAX_REQUEST_BYTES: Type.Integer({ minimum: 1, default: 64 * 1024 * 1024 }),
+  /**
+   * Free space (MiB) the API keeps on DATA_DIR's disk: an upload that would leave less is refused with 507
+   * before it is read, and `/readyz` reports the disk as low below it.
+   */
+  MIN_FREE_DISK_MB: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 1024 }),
   /** Checkpoints of a finished job are removed this many hours after it finished (0: at the next sweep). */
   CHECKPOINT_RETENTION_HOURS: Type.Number({ minimum: 0, maximum: 100_000, default: 24 }),
   /** Leftovers of interrupted writes (uploads, temporary folders) older than this many minutes are removed. */

@@ -53,6 +53,13 @@ export class UnprocessableError extends AppError {
   }
 }
 
+/** 507: the server's disk (or quota) has no room for what the request would store. */
+export class InsufficientStorageError extends AppError {
+  constructor(message: string) {
+    super(507, "INSUFFICIENT_STORAGE", message);
+  }
+}
+
 /** 503: a dependency (Redis, ...) is unavailable. */
 export class ServiceUnavailableError extends AppError {
   /** @param retryAfterSeconds sent as `Retry-After` when given. */

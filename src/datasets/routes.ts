@@ -18,6 +18,7 @@ import { Binary } from "../http/openapi.js";
 import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, IdParams } from "../http/schemas.js";
 import { enqueueIngest } from "../jobs/service.js";
+import { assertRoomFor } from "../lib/disk.js";
 import type { Queues } from "../queues.js";
 import { sniffFormat } from "./archive.js";
 import { isImagePath } from "./layout.js";
@@ -33,6 +34,9 @@ const MEDIA_TYPES: Record<string, string> = {
   ".tif": "image/tiff",
   ".tiff": "image/tiff",
 };
+
+/** Disk an upload needs while it is ingested, per byte of archive: the archive itself and the image pack. */
+const UPLOAD_SPACE_FACTOR = 2;
 
 /** The datasets API: upload (multipart archive, ingested on the queue), list, get, report, images, delete. */
 export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (
@@ -66,7 +70,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
             },
           },
         },
-        response: { 202: DatasetSchema, ...errorResponses(400, 413, 415, 503) },
+        response: { 202: DatasetSchema, ...errorResponses(400, 413, 415, 503, 507) },
       },
     },
     async (req, reply) => {
@@ -76,9 +80,15 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         );
       }
       await mkdir(paths.uploads, { recursive: true });
+      const declared = Number(req.headers["content-length"]) || 0;
+      await assertRoomFor(paths.uploads, UPLOAD_SPACE_FACTOR * declared, config.MIN_FREE_DISK_MB * 1024 ** 2);
       const upload = path.join(paths.uploads, `${randomUUID()}.upload`);
       try {
-        const { fileName, name } = await receiveUpload(req, upload, config.MAX_UPLOAD_BYTES);
+        const { fileName, name } = await receiveUpload(req, upload, config.MAX_UPLOAD_BYTES).catch((err) => {
+          // The rest of the body is never read: close the connection after the answer.
+          reply.header("connection", "close");
+          throw err;
+        });
         await sniffFormat(upload);
         const dataset = await datasets.create(upload, name || stripArchiveExt(fileName) || "dataset");
         try {

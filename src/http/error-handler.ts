@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, ServiceUnavailableError } from "../errors.js";
+import { isDiskFull } from "../lib/disk.js";
 
 const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
   FST_ERR_CTP_INVALID_MEDIA_TYPE: { status: 415, code: "UNSUPPORTED_MEDIA_TYPE" },
@@ -89,6 +90,14 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
       if (err instanceof ServiceUnavailableError && err.retryAfterSeconds !== undefined) {
         reply.header("retry-after", String(err.retryAfterSeconds));
       }
+    } else if (isDiskFull(err)) {
+      req.log.error({ err: err.message }, "disk full");
+      return reply.status(507).send({
+        error: {
+          code: "INSUFFICIENT_STORAGE",
+          message: "the server's disk is full: nothing was stored; retry once space is freed",
+        },
+      });
     } else if (isRedisUnavailable(err)) {
       req.log.warn({ err: err.message }, "redis unavailable");
       return reply

@@ -54,8 +54,16 @@ export interface JobSpec<S extends TSchema, C extends string, R> {
   handler(run: JobRun<Static<S>>): Promise<JobOutcome<R>>;
 }
 
-/** Codes the job lifecycle itself may give any job: bad payload, no record, a name nobody handles. */
-export const LIFECYCLE_ERROR_CODES = ["INVALID_PAYLOAD", "JOB_NOT_FOUND", "UNKNOWN_JOB_TYPE"] as const;
+/**
+ * Codes the job lifecycle itself may give any job: bad payload, no record, a name nobody handles, a full
+ * disk.
+ */
+export const LIFECYCLE_ERROR_CODES = [
+  "INVALID_PAYLOAD",
+  "JOB_NOT_FOUND",
+  "UNKNOWN_JOB_TYPE",
+  "INSUFFICIENT_STORAGE",
+] as const;
 export type LifecycleErrorCode = (typeof LIFECYCLE_ERROR_CODES)[number];
 
 /** Failure codes of a `train` job. */

@@ -1,6 +1,7 @@
 import { type ConnectionOptions, DelayedError, type Job, UnrecoverableError, Worker } from "bullmq";
 import Value from "typebox/value";
 import type { Context } from "../context.js";
+import { isDiskFull } from "../lib/disk.js";
 import type { Logger } from "../logger.js";
 import { createRedis } from "../queues.js";
 import { type AnyJobSpec, JOB_QUEUES, type JobQueue, jobsOn, LIFECYCLE_ERROR_CODES } from "./contract.js";
@@ -24,7 +25,8 @@ export interface JobEnv {
  * payload is checked against its schema (`INVALID_PAYLOAD`), the record marked started, the handler run,
  * and its outcome written (completed, cancelled). On failure the record goes back to `queued` while BullMQ
  * retries, or shows `{code, message}` after the final attempt: the code of a declared {@link JobFailure},
- * else the queue's generic one (details stay in the log). A {@link HandBackError} puts the job back on
+ * else the queue's generic one (details stay in the log). A full disk (ENOSPC, EDQUOT) fails the job at once
+ * as `INSUFFICIENT_STORAGE`; the worker lives on. A {@link HandBackError} puts the job back on
  * the queue at once, neither failed nor counted as an attempt.
  */
 export async function runJob(
@@ -53,7 +55,11 @@ export async function runJob(
     if (outcome.state === "cancelled") await records.cancel(id);
     else await records.complete(id, outcome.result);
   } catch (thrown) {
-    const err = thrown instanceof Error ? thrown : new Error(String(thrown));
+    const err = isDiskFull(thrown)
+      ? new JobFailure("INSUFFICIENT_STORAGE", `the worker's disk is full: ${(thrown as Error).message}`)
+      : thrown instanceof Error
+        ? thrown
+        : new Error(String(thrown));
     if (err instanceof LeaseLostError || !(await stillHeld(lease))) {
       settled.add(err);
       log.warn({ err: err.message }, "this worker lost the job's lock; it stops without writing anything");

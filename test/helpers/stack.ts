@@ -34,14 +34,15 @@ export interface Stack {
 }
 
 /**
- * Builds the app in-process (not listening) with a unique prefix and data folder, and (unless `ingest` is
- * false) an in-process ingestion worker on the stack's queue, as a training worker process runs one.
+ * Builds the app in-process (not listening) with a unique prefix and data folder (a new temporary one, or
+ * `dataDir`, which close() then leaves), and (unless `ingest` is false) an in-process ingestion worker on
+ * the stack's queue, as a training worker process runs one.
  */
 export async function startStack(
   env: Record<string, string> = {},
-  options: { ingest?: boolean } = {},
+  options: { ingest?: boolean; dataDir?: string } = {},
 ): Promise<Stack> {
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), "tls-test-"));
+  const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "tls-test-")));
   const fullEnv: Record<string, string> = {
     DATA_DIR: dataDir,
     QUEUE_PREFIX: `test-${randomUUID().slice(0, 8)}`,
@@ -98,7 +99,7 @@ export async function startStack(
       if (keys.length > 0) await ctx.redis.del(...keys);
       await queues.close();
       await ctx.close();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }

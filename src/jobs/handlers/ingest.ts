@@ -9,7 +9,8 @@ import type { RecordSync } from "../record-sync.js";
 /**
  * The `ingest` job: unpacks, decodes and checks an uploaded archive ({@link runIngestJob}). An archive
  * that can never work (an `AppError` below 500: unsafe, invalid, too large, no usable classes) is a final
- * {@link JobFailure} with that error's code; anything else (a full disk, a crash) is retried.
+ * {@link JobFailure} with that error's code; a full disk fails at once (the job lifecycle); anything else (a
+ * crash) is retried.
  */
 export async function runIngestHandler({
   ctx,
