@@ -53,6 +53,11 @@ export const EnvSchema = Type.Object({
   WORKER_LOCK_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
   /** How often workers look for stalled jobs (those whose worker died). */
   WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 30_000 }),
+  /**
+   * Lock of a predict worker on the predictions it holds, renewed at half this: a request whose worker died
+   * is answered 503 PREDICT_WORKER_LOST (and its prediction removed) at most this long after.
+   */
+  PREDICT_LOCK_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 5000 }),
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, maximum: 1000, default: 4 }),
   /** Online predictions waiting for a worker, past which `/predict` answers 503 PREDICT_BUSY. */
   PREDICT_MAX_QUEUED: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 256 }),

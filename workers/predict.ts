@@ -21,7 +21,7 @@ const worker = new Worker<PredictPayload, PredictResult>(
     connection: createRedis(config.redisUrl) as unknown as ConnectionOptions,
     prefix: config.QUEUE_PREFIX,
     concurrency: config.PREDICT_BATCH_SIZE * 2,
-    lockDuration: config.WORKER_LOCK_MS,
+    lockDuration: config.PREDICT_LOCK_MS,
     stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
   },
 );

@@ -14,11 +14,14 @@ import { errorResponses, IdParams } from "../http/schemas.js";
 import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
 import { enqueueJob, newJobId } from "../jobs/service.js";
 import type { Queues } from "../queues.js";
+import { awaitPrediction } from "./await-prediction.js";
 import { ModelSchema, PredictionSchema } from "./schemas.js";
 
 const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
 const MAX_IMAGES = 64;
 const PREDICT_TIMEOUT_MS = 60_000;
+/** How often a waiting request checks that the worker holding its prediction is alive. */
+const WATCHDOG_MS = 500;
 const IMAGE_TYPES = [
   "image/jpeg",
   "image/png",
@@ -186,19 +189,16 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         if (!reply.raw.writableFinished) void job.remove().catch(() => undefined);
       };
       reply.raw.once("close", gone);
-      let result: Awaited<ReturnType<typeof job.waitUntilFinished>>;
-      try {
-        result = await job.waitUntilFinished(queues.predictEvents, PREDICT_TIMEOUT_MS);
-      } catch (err) {
-        const msg = (err as Error).message;
-        if (/timed out/i.test(msg)) {
-          await job.remove().catch(() => undefined);
-          throw new ServiceUnavailableError(
-            `no predict worker answered within ${PREDICT_TIMEOUT_MS / 1000} s`,
-          );
-        }
-        throw new AppError(500, "PREDICT_FAILED", msg);
-      }
+      const result = await awaitPrediction(job, {
+        redis: ctx.redis,
+        queue: queues.predict,
+        events: queues.predictEvents,
+        timeoutMs: PREDICT_TIMEOUT_MS,
+        checkEveryMs: WATCHDOG_MS,
+      }).catch((err: Error) => {
+        if (err instanceof AppError) throw err;
+        throw new AppError(500, "PREDICT_FAILED", err.message);
+      });
       const results = result.results.map((r, i) => {
         if ("error" in r)
           throw new BadRequestError(

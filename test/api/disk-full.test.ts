@@ -165,7 +165,11 @@ async function chunkedUpload(
     body: stream,
     duplex: "half",
   } as RequestInit);
-  return { status: res.status, connection: res.headers.get("connection"), body: await res.json() };
+  return {
+    status: res.status,
+    connection: res.headers.get("connection"),
+    body: (await res.json()) as { error: { code: string; message: string } },
+  };
 }
 
 function chunks(bytes: Buffer, size: number): Buffer[] {

@@ -104,3 +104,47 @@ test("past PREDICT_MAX_QUEUED waiting predictions: 503 PREDICT_BUSY; clients tha
     await worker.exited;
   }
 });
+
+test("a predict worker killed with predictions in hand: each request is 503 PREDICT_WORKER_LOST within the lock, nothing stays queued", {
+  timeout: 120_000,
+}, async (t) => {
+  const worker = stack.spawnWorker("predict", { PREDICT_WAIT_MS: "1000", PREDICT_BATCH_SIZE: "64" });
+  const n = 4;
+  const predict = () =>
+    request(stack.app.server)
+      .post(`/v1/models/${modelId}/predict`)
+      .set("content-type", "image/jpeg")
+      .send(photo("coffee"));
+  try {
+    const warm = await predict();
+    assert.equal(warm.status, 200, "the worker has its model loaded");
+    const answers = Array.from({ length: n }, () => predict().then((res) => ({ res, at: Date.now() })));
+    // The worker holds the predictions while its batcher waits for more (PREDICT_WAIT_MS): freeze it then,
+    // so that it dies with all of them in hand.
+    while ((await stack.queues.predict.getActiveCount()) < n) {
+      assert.equal(
+        await stack.queues.predict.getCompletedCount(),
+        1,
+        "no prediction finished before the kill",
+      );
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    worker.child.kill("SIGSTOP");
+    worker.child.kill("SIGKILL");
+    const killed = Date.now();
+    await worker.exited;
+    const settled = await Promise.all(answers);
+    for (const { res } of settled) {
+      assert.equal(res.status, 503, res.text);
+      assert.equal(res.body.error.code, "PREDICT_WORKER_LOST");
+      assert.equal(res.headers["retry-after"], "1");
+    }
+    const seconds = settled.map(({ at }) => ((at - killed) / 1000).toFixed(2));
+    t.diagnostic(`503 after kill -9: ${seconds.join(", ")} s (PREDICT_LOCK_MS 5000)`);
+    const counts = await stack.queues.predict.getJobCounts("active", "waiting", "delayed", "prioritized");
+    assert.deepEqual(Object.values(counts), [0, 0, 0, 0], `predictions left: ${JSON.stringify(counts)}`);
+  } finally {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill("SIGKILL");
+    await worker.exited;
+  }
+});
