@@ -1,5 +1,6 @@
 import type { Job } from "bullmq";
 import type { Redis } from "ioredis";
+import type { LockKeeper } from "./lock-keeper.js";
 
 /** The job's lock still holds our token: its remaining time in ms; else -3. */
 const OWNED_FOR = `
@@ -35,6 +36,7 @@ export class Lease {
    * @param lockKey BullMQ's lock key of the job (`<prefix>:<queue>:<jobId>:lock`).
    * @param token the lock token of this attempt (the processor's second argument).
    * @param jobId for messages.
+   * @param keeper renews the lock from a thread of its own while the lease lasts.
    */
   constructor(
     private readonly redis: Redis | undefined,
@@ -42,9 +44,11 @@ export class Lease {
     private readonly token: string,
     private readonly jobId: string,
     lockDurationMs: number,
+    private readonly keeper?: LockKeeper,
   ) {
     this.validUntil = Date.now() + lockDurationMs / 2 - MARGIN_MS;
     if (!redis) return;
+    keeper?.hold(lockKey, token);
     this.timer = setInterval(
       () => void this.check().catch(() => undefined),
       Math.min(1000, lockDurationMs / 4),
@@ -53,13 +57,14 @@ export class Lease {
   }
 
   /** The lease of a BullMQ job's current attempt. */
-  static of(redis: Redis, job: Job, token: string, lockDurationMs: number): Lease {
+  static of(redis: Redis, job: Job, token: string, lockDurationMs: number, keeper?: LockKeeper): Lease {
     return new Lease(
       redis,
       `${job.queueQualifiedName}:${job.id}:lock`,
       token,
       String(job.id),
       lockDurationMs,
+      keeper,
     );
   }
 
@@ -84,9 +89,10 @@ export class Lease {
     if (this.revoked) throw new LeaseLostError(this.jobId);
   }
 
-  /** Stops re-reading the lock in the background. */
+  /** Stops re-reading the lock in the background, and renewing it. */
   stop(): void {
     clearInterval(this.timer);
+    if (this.redis) this.keeper?.release(this.lockKey);
   }
 
   private async check(): Promise<void> {

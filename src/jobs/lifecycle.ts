@@ -7,6 +7,7 @@ import { createRedis } from "../queues.js";
 import { type AnyJobSpec, JOB_QUEUES, type JobQueue, jobsOn, LIFECYCLE_ERROR_CODES } from "./contract.js";
 import { HandBackError, isJobFailure, type JobErrorInfo, JobFailure } from "./job-error.js";
 import { Lease, LeaseLostError } from "./lease.js";
+import { LockKeeper } from "./lock-keeper.js";
 import type { RecordSync } from "./record-sync.js";
 
 /** Errors whose record {@link runJob} already wrote: the worker's `failed` listener leaves them alone. */
@@ -18,6 +19,8 @@ export interface JobEnv {
   log: Logger;
   /** True once the worker is shutting down. */
   draining: () => boolean;
+  /** Renews the locks of the jobs being run from a thread of its own. */
+  keeper?: LockKeeper;
 }
 
 /**
@@ -41,7 +44,7 @@ export async function runJob(
   const records = queue.records(env.ctx);
   const spec = Object.hasOwn(specs, job.name) ? specs[job.name] : undefined;
   const lease = token
-    ? Lease.of(env.ctx.redis, job, token, env.ctx.config.WORKER_LOCK_MS)
+    ? Lease.of(env.ctx.redis, job, token, env.ctx.config.WORKER_LOCK_MS, env.keeper)
     : Lease.none(String(job.id));
   try {
     if (!spec)
@@ -105,14 +108,16 @@ export interface JobWorkerOptions {
 }
 
 /**
- * A BullMQ worker that runs its queue's jobs with {@link runJob}. Its `failed` listener covers the one
+ * A BullMQ worker that runs its queue's jobs with {@link runJob}, their locks renewed by a
+ * {@link LockKeeper} thread as well as by BullMQ. Its `failed` listener covers the one
  * failure `runJob` never sees: a job that stalled more often than allowed (its workers died), which BullMQ
  * fails before any handler runs; the record then shows the queue's generic code.
  */
 export function createJobWorker(o: JobWorkerOptions): Worker {
   const { ctx, logger, queue } = o;
   const specs = o.specs ?? jobsOn(queue);
-  const env: JobEnv = { ctx, log: logger, draining: o.draining ?? (() => false) };
+  const keeper = LockKeeper.start({ redisUrl: ctx.config.redisUrl, lockMs: ctx.config.WORKER_LOCK_MS });
+  const env: JobEnv = { ctx, log: logger, draining: o.draining ?? (() => false), keeper };
   const connection = createRedis(ctx.config.redisUrl);
   const worker = new Worker(queue.name, (job, token) => runJob(queue, specs, job, token, env), {
     connection: connection as unknown as ConnectionOptions,
@@ -133,7 +138,10 @@ export function createJobWorker(o: JobWorkerOptions): Worker {
     void settle({ records: queue.records(ctx), id, log, final, error, err, job });
   });
   worker.on("error", (err) => logger.error({ queue: queue.name, err: err.message }, "worker error"));
-  worker.on("closed", () => connection.disconnect());
+  worker.on("closed", () => {
+    connection.disconnect();
+    void keeper.close();
+  });
   return worker;
 }
 

@@ -40,6 +40,7 @@ describe("the job contract", () => {
     assert.equal(JOB_QUEUES.jobs.recordKey, "jobId");
     assert.equal(JOB_QUEUES.ingest.recordKey, "datasetId");
     assert.deepEqual([...LIFECYCLE_ERROR_CODES].sort(), [
+      "INSUFFICIENT_STORAGE",
       "INVALID_PAYLOAD",
       "JOB_NOT_FOUND",
       "UNKNOWN_JOB_TYPE",
