@@ -5,6 +5,7 @@ import type { LoadedBackbone } from "../backbones/registry.js";
 import type { Context } from "../context.js";
 import { PackReader } from "../datasets/pack.js";
 import type { DatasetItem } from "../datasets/schemas.js";
+import { JobFailure } from "../jobs/job-error.js";
 
 /** Features of a list of items: rows of the items that decoded, their labels, and what failed. */
 export interface FeatureSet {
@@ -33,7 +34,8 @@ export interface FeatureOptions {
 
 /**
  * Extracts (or reads from the cache) the features of dataset items with a backbone, and packs the rows
- * of the items that decoded, with their class indices.
+ * of the items that decoded, with their class indices. Images that fail because their dataset was deleted
+ * meanwhile fail the job as `DATASET_DELETED` (a final {@link JobFailure}).
  */
 export async function featuresFor(
   ctx: Context,
@@ -57,6 +59,12 @@ export async function featuresFor(
       shouldStop: options.shouldStop,
     },
   ).finally(() => pack?.close());
+  if (out.errors.length > 0 && !(await ctx.datasets.get(datasetId).then(Boolean, () => false))) {
+    throw new JobFailure(
+      "DATASET_DELETED",
+      `dataset '${datasetId}' was deleted while the job read its images`,
+    );
+  }
   const dim = backbone.manifest.featureDim;
   const rows: number[] = [];
   for (let i = 0; i < items.length; i++) if (out.ok[i]) rows.push(i);
