@@ -49,10 +49,13 @@ export const EnvSchema = Type.Object({
   PREDICT_BATCH_SIZE: Type.Integer({ minimum: 1, maximum: 1024, default: 16 }),
   /** With 0, a request runs at once when the backbone is idle and waits for the running batch otherwise. */
   PREDICT_WAIT_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 0 }),
-  /** How long a worker's lock on a job lasts without renewal; a killed worker's job is handed out after it. */
-  WORKER_LOCK_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 30_000 }),
+  /**
+   * How long a worker's lock on a job lasts without renewal; a killed worker's job is handed out after it.
+   * A thread of each worker renews it every quarter of this, even while the main thread is busy.
+   */
+  WORKER_LOCK_MS: Type.Integer({ minimum: 1000, maximum: 600_000, default: 8000 }),
   /** How often workers look for stalled jobs (those whose worker died). */
-  WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 30_000 }),
+  WORKER_STALLED_INTERVAL_MS: Type.Integer({ minimum: 500, maximum: 600_000, default: 4000 }),
   /**
    * Lock of a predict worker on the predictions it holds, renewed at half this: a request whose worker died
    * is answered 503 PREDICT_WORKER_LOST (and its prediction removed) at most this long after.
@@ -68,6 +71,12 @@ export const EnvSchema = Type.Object({
    * before it is read, and `/readyz` reports the disk as low below it.
    */
   MIN_FREE_DISK_MB: Type.Integer({ minimum: 0, maximum: 10_000_000, default: 1024 }),
+  /**
+   * Pixels the decoder may hold for all images of one `/predict` request together (JPEG and WebP count at
+   * their shrink-on-load size, 16-bit images twice); 413 past it, so one costly request cannot stall the
+   * predict worker for the others.
+   */
+  PREDICT_MAX_REQUEST_PIXELS: Type.Integer({ minimum: 1, default: 40_000_000 }),
   /** Checkpoints of a finished job are removed this many hours after it finished (0: at the next sweep). */
   CHECKPOINT_RETENTION_HOURS: Type.Number({ minimum: 0, maximum: 100_000, default: 24 }),
   /** Leftovers of interrupted writes (uploads, temporary folders) older than this many minutes are removed. */

@@ -15,6 +15,7 @@ import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
 import { enqueueJob, newJobId } from "../jobs/service.js";
 import type { Queues } from "../queues.js";
 import { awaitPrediction } from "./await-prediction.js";
+import { assertPixelBudget } from "./pixel-budget.js";
 import { ModelSchema, PredictionSchema } from "./schemas.js";
 
 const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
@@ -170,6 +171,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
       if (images.length === 0 || images.every((b) => b.length === 0)) {
         throw new BadRequestError("empty body: no image to classify", "EMPTY_BODY");
       }
+      await assertPixelBudget(images, ctx.config.PREDICT_MAX_REQUEST_PIXELS);
       const waiting = await queues.predict.getWaitingCount();
       if (waiting >= ctx.config.PREDICT_MAX_QUEUED) {
         throw new ServiceUnavailableError(
