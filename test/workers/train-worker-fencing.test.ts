@@ -120,9 +120,7 @@ test("Redis killed mid-training for longer than the lock: once back, each epoch 
     if (own.ctx.redis.status !== "ready") await once(own.ctx.redis, "ready");
 
     const done = await waitCompleted(own, jobId, a, 180_000);
-    t.diagnostic(
-      `Redis away ${outageMs / 1000}s; the job completed ${(Date.now() - back) / 1000}s after`,
-    );
+    t.diagnostic(`Redis away ${outageMs / 1000}s; the job completed ${(Date.now() - back) / 1000}s after`);
     assert.equal(done.state, "completed", JSON.stringify(done.error));
     assertHistoryEpochs(done.history, EPOCHS);
     const logged = [...epochsLogged(a, jobId), ...epochsLogged(b, jobId)].sort((x, y) => x - y);
