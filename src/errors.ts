@@ -18,6 +18,23 @@ export class BadRequestError extends AppError {
   }
 }
 
+/** 401: no API key, or one that is unknown or revoked; `challenge` goes out as `WWW-Authenticate`. */
+export class UnauthorizedError extends AppError {
+  constructor(
+    message: string,
+    readonly challenge: string,
+  ) {
+    super(401, "UNAUTHORIZED", message);
+  }
+}
+
+/** 403: the caller may not do this (a scope it lacks, a cross-origin form, a quota). */
+export class ForbiddenError extends AppError {
+  constructor(message: string, code = "FORBIDDEN") {
+    super(403, code, message);
+  }
+}
+
 /** 404: an id that does not exist. */
 export class NotFoundError extends AppError {
   constructor(what: string, id: string) {
@@ -72,9 +89,21 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
-/** An image that cannot be decoded or is outside the limits; `reason` says why. */
+/**
+ * An image that cannot be decoded or is outside the limits. `reason` says why in a sentence of our own,
+ * sent to clients; `cause` keeps a decoder's original error (libvips internals) for logs only.
+ */
 export class ImageError extends AppError {
-  constructor(readonly reason: string) {
-    super(400, "INVALID_IMAGE", reason);
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(400, "INVALID_IMAGE", reason, options);
+  }
+
+  /** The decoder's own message from `cause`, for logs; never part of `message` or `reason`. */
+  get detail(): string | undefined {
+    if (this.cause === undefined) return undefined;
+    return this.cause instanceof Error ? this.cause.message : String(this.cause);
   }
 }

@@ -36,6 +36,27 @@ const ORIENTATIONS: Record<number, [number, boolean]> = {
 const SMALL_FORMATS: ReadonlySet<string> = new Set(["png", "jpeg", "webp", "gif"]);
 /** Alpha is flattened onto this colour before resizing (transparent pixels become white). */
 const ALPHA_BACKGROUND = "#ffffff";
+type DecoderFailure = "too-large" | "unsupported" | "corrupt";
+/** libvips messages by the category a client is told (never the message itself); others are "unreadable". */
+const DECODER_MESSAGES: readonly [RegExp, DecoderFailure][] = [
+  [/exceeds pixel limit/i, "too-large"],
+  [/unsupported image format|not a known (file )?format/i, "unsupported"],
+  [
+    /premature end|unexpected end|end of (file|data|stream)|truncat|corrupt|read error|crc|checksum|bad seek|out of (data|bounds)|unable to parse|invalid|datastream/i,
+    "corrupt",
+  ],
+];
+/** Magic numbers that name the format of a file libvips cannot read: [format, offset, bytes as latin1]. */
+const SIGNATURES: readonly [string, number, string][] = [
+  ["jpeg", 0, "\xff\xd8\xff"],
+  ["png", 0, "\x89PNG\r\n\x1a\n"],
+  ["gif", 0, "GIF8"],
+  ["webp", 8, "WEBP"],
+  ["tiff", 0, "II*\0"],
+  ["tiff", 0, "MM\0*"],
+  ["pdf", 0, "%PDF"],
+];
+const HEIF_BRAND = /^ftyp(hei[cxms]|hev[cxms]|mif1|msf1|avi[fs])/;
 
 /** Options of {@link preprocessImage}. */
 export interface PreprocessOptions {
@@ -113,7 +134,7 @@ export async function preprocessImage(
       ? await augmentToRaw(bytes, image.width, image.height, p, options.augment, decodeOptions(maxPixels))
       : await centerCropRaw(bytes, image, p, maxPixels);
   } catch (err) {
-    throw asImageError(err);
+    throw asImageError(err, { format: image.format, maxPixels });
   }
   const { info } = raw;
   if (info.width !== size || info.height !== size || info.channels < 3) {
@@ -145,7 +166,7 @@ export async function validateImage(
       .raw()
       .toBuffer();
   } catch (err) {
-    throw asImageError(err);
+    throw asImageError(err, { format, maxPixels });
   }
   return { width, height, format };
 }
@@ -286,11 +307,12 @@ export async function inspectImage(bytes: Buffer, maxPixels: number): Promise<Im
 }
 
 async function inspect(bytes: Buffer, maxPixels: number): Promise<Inspected> {
+  if (bytes.length === 0) throw new ImageError("empty file");
   let meta: Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
-    throw asImageError(err);
+    throw asImageError(err, { format: sniffFormat(bytes), maxPixels });
   }
   const format = meta.format ?? "unknown";
   if (!ACCEPTED_FORMATS.has(format)) throw new ImageError(`unsupported image format: ${format}`);
@@ -314,12 +336,47 @@ async function inspect(bytes: Buffer, maxPixels: number): Promise<Inspected> {
   };
 }
 
-/** An ImageError with the first line of a decoder's message (at most 200 characters). */
-export function asImageError(err: unknown): ImageError {
+/** What {@link asImageError} knows of the input besides the decoder's error. */
+export interface ImageErrorContext {
+  /** The format from the header or magic number, named in the reason when known. */
+  format?: string;
+  /** The pixel limit in force, named when the decoder refused the image as too large. */
+  maxPixels?: number;
+}
+
+/**
+ * Turns a decoder's (sharp/libvips) error into an ImageError whose reason is a sentence of our own:
+ * "corrupt or truncated image data (jpeg)", "unsupported image format: svg", "unreadable image data (png)",
+ * "image too large: ...". The decoder's message never reaches the reason; it stays as the error's `cause`
+ * (and `detail`) for logs. ImageErrors pass through unchanged.
+ */
+export function asImageError(err: unknown, context: ImageErrorContext = {}): ImageError {
   if (err instanceof ImageError) return err;
   const message = err instanceof Error ? err.message : String(err);
-  let line = message.split("\n").find((l) => l.trim().length > 0) ?? "unknown error";
-  line = line.trim();
-  if (line.length > 200) line = `${line.slice(0, 197)}...`;
-  return new ImageError(`unsupported or corrupt image: ${line}`);
+  return new ImageError(decoderReason(message, context), { cause: err });
+}
+
+function decoderReason(message: string, { format, maxPixels }: ImageErrorContext): string {
+  if (format && !ACCEPTED_FORMATS.has(format)) return `unsupported image format: ${format}`;
+  const named = format ? ` (${format})` : "";
+  switch (DECODER_MESSAGES.find(([pattern]) => pattern.test(message))?.[1]) {
+    case "too-large":
+      return maxPixels ? `image too large: exceeds the limit of ${maxPixels} pixels` : "image too large";
+    case "unsupported":
+      return format ? `unreadable image data${named}` : "unsupported image format: unknown";
+    case "corrupt":
+      return `corrupt or truncated image data${named}`;
+    default:
+      return `unreadable image data${named}`;
+  }
+}
+
+/** The format a file's first bytes claim ("jpeg", "svg", ...), or undefined when none is recognised. */
+function sniffFormat(bytes: Buffer): string | undefined {
+  const head = bytes.subarray(0, 512).toString("latin1");
+  const hit = SIGNATURES.find(([, offset, magic]) => head.startsWith(magic, offset));
+  if (hit) return hit[0];
+  if (HEIF_BRAND.test(head.slice(4))) return "heif";
+  if (/^(\xef\xbb\xbf)?\s*<[?!a-z]/i.test(head) && /<svg[\s>]/i.test(head)) return "svg";
+  return undefined;
 }

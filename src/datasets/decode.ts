@@ -1,6 +1,7 @@
 import sharp from "sharp";
 import { asImageError, decodeOptions, inspectImage } from "../backbones/preprocess.js";
 import { decodeTinyPng } from "../backbones/thumbnail.js";
+import { ImageError } from "../errors.js";
 
 /** An image decoded once at ingestion: 8-bit interleaved pixels, EXIF-oriented, alpha flattened onto white. */
 export interface DecodedImage {
@@ -18,7 +19,8 @@ const TINY_SIDE = 1024;
  * Decodes an uploaded image completely, as ingestion does for every file: small plain PNGs in JS, the rest
  * with libvips (strict: truncated or corrupt files fail), checked against the pixel and aspect limits.
  *
- * @throws ImageError with a short reason for anything that is not a usable image.
+ * @throws ImageError with a short reason of our own for anything that is not a usable image (the decoder's
+ * message only as its `cause`).
  */
 export async function decodeForIngest(bytes: Buffer, maxPixels: number): Promise<DecodedImage> {
   const tiny = decodeTinyPng(bytes, TINY_SIDE);
@@ -40,10 +42,12 @@ export async function decodeForIngest(bytes: Buffer, maxPixels: number): Promise
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== 3 || data.length !== info.width * info.height * 3) {
-      throw new Error(`decoded to ${info.width}x${info.height}x${info.channels}`);
+      throw new ImageError(
+        `unsupported or corrupt image: decoded to ${info.width}x${info.height}x${info.channels}`,
+      );
     }
     return { pixels: data, width: info.width, height: info.height, channels: 3, format };
   } catch (err) {
-    throw asImageError(err);
+    throw asImageError(err, { format, maxPixels });
   }
 }

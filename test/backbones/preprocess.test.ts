@@ -345,7 +345,7 @@ describe("bad inputs", () => {
 
   it("rejects a truncated JPEG, which sharp only refuses from failOn 'truncated' up", async () => {
     const half = photo.subarray(0, photo.length >> 1);
-    const reason = /^unsupported or corrupt image: .*premature end/i;
+    const reason = "corrupt or truncated image data (jpeg)";
     await rejects(preprocessImage(half, IMAGENET_224), reason);
     await rejects(preprocessImage(half, IMAGENET_224, { augment: new Rng(1) }), reason);
     await rejects(validateImage(half), reason);
@@ -357,11 +357,8 @@ describe("bad inputs", () => {
   it("rejects text bytes named .jpg", async () => {
     const path = join(tmp, "notes.jpg");
     await writeFile(path, "these are not the pixels you are looking for\n".repeat(20));
-    await rejects(
-      preprocessImage(path, IMAGENET_224),
-      /^unsupported or corrupt image: .*unsupported image format/,
-    );
-    await rejects(validateImage(path), /^unsupported or corrupt image: /);
+    await rejects(preprocessImage(path, IMAGENET_224), "unsupported image format: unknown");
+    await rejects(validateImage(path), "unsupported image format: unknown");
   });
 
   it("refuses a PNG claiming 30000x30000 pixels from its header, fast and without allocating", async () => {
