@@ -3,12 +3,16 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import Fastify, { type FastifyBaseLogger } from "fastify";
+import { registerAuth } from "./auth/plugin.js";
+import { registerRateLimit } from "./auth/rate-limit.js";
+import { keyRoutes } from "./auth/routes.js";
 import { backboneRoutes } from "./backbones/routes.js";
 import type { Context } from "./context.js";
 import { datasetRoutes } from "./datasets/routes.js";
 import { healthRoutes } from "./health/routes.js";
-import { registerErrorHandler } from "./http/error-handler.js";
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandler } from "./http/error-handler.js";
 import { openapiOptions } from "./http/openapi.js";
+import { registerSecurity } from "./http/security.js";
 import { jobRoutes } from "./jobs/routes.js";
 import { modelRoutes } from "./models/routes.js";
 import type { Queues } from "./queues.js";
@@ -34,9 +38,14 @@ export async function buildApp({ ctx, queues }: AppOptions) {
       },
     },
     routerOptions: { ignoreTrailingSlash: true },
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   registerErrorHandler(app);
+  await registerSecurity(app, ctx.config);
+  await registerAuth(app, ctx);
+  await registerRateLimit(app, ctx);
   app.removeContentTypeParser("text/plain");
   await app.register(multipart, { throwFileSizeLimit: false });
   await app.register(swagger, openapiOptions);
@@ -44,6 +53,7 @@ export async function buildApp({ ctx, queues }: AppOptions) {
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
 
   await app.register(healthRoutes, { ctx });
+  await app.register(keyRoutes, { ctx });
   await app.register(backboneRoutes, { ctx });
   await app.register(datasetRoutes, { ctx, queues });
   await app.register(jobRoutes, { ctx, queues });

@@ -6,6 +6,25 @@ import Value from "typebox/value";
 export const EnvSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000 }),
   HOST: Type.String({ minLength: 1, default: "127.0.0.1" }),
+  /**
+   * Host names (comma-separated, `name` or `name:port`, `*` for any) a request's Host header may carry; by
+   * default the loopback names when HOST is a loopback address (against DNS rebinding), else any.
+   */
+  ALLOWED_HOSTS: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9.:\\[\\]*,_-]+$" })),
+  /** Origins (comma-separated, e.g. `https://app.example.com`) allowed to call the API from a browser. */
+  CORS_ORIGINS: Type.Optional(Type.String({ pattern: "^https?://[^,\\s]+(,https?://[^,\\s]+)*$" })),
+  /** `auto`: API keys required unless HOST is a loopback address; `on`; `off`. */
+  AUTH: Type.Enum(["auto", "on", "off"], { default: "auto" }),
+  /** An admin key of the default tenant (else a first one is generated at first start and logged once). */
+  ADMIN_API_KEY: Type.Optional(Type.String({ minLength: 24, maxLength: 256 })),
+  /** Requests per key (per client address without keys) and minute; default 600 with keys, none without. */
+  RATE_LIMIT_PER_MINUTE: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000 })),
+  /** Datasets a tenant may keep (0: no limit). */
+  QUOTA_DATASETS: Type.Integer({ minimum: 0, default: 0 }),
+  /** MiB of datasets (uploads and their packs) a tenant may keep (0: no limit). */
+  QUOTA_STORAGE_MB: Type.Integer({ minimum: 0, default: 0 }),
+  /** Queued and running jobs a tenant may have at once (0: no limit). */
+  QUOTA_CONCURRENT_JOBS: Type.Integer({ minimum: 0, default: 0 }),
   DATA_DIR: Type.String({ minLength: 1, default: "./data" }),
   REDIS_URL: Type.Optional(Type.String({ pattern: "^rediss?://" })),
   QUEUE_PREFIX: Type.String({ pattern: "^[A-Za-z0-9_.:-]+$", default: "tls" }),

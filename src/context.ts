@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { ApiKeyStore } from "./auth/keys.js";
 import { BackboneRegistry } from "./backbones/registry.js";
 import type { Config } from "./config.js";
 import { DatasetStore } from "./datasets/store.js";
@@ -17,6 +18,8 @@ export interface Context {
   paths: DataPaths;
   registry: BackboneRegistry;
   datasets: DatasetStore;
+  /** API keys (stored hashed). */
+  keys: ApiKeyStore;
   jobs: JobStore;
   models: ModelStore;
   close(): Promise<void>;
@@ -76,6 +79,7 @@ export function createContext(
     registry,
     datasets: new DatasetStore(paths.datasets),
     jobs: new JobStore(redis, config.QUEUE_PREFIX),
+    keys: new ApiKeyStore(redis, config.QUEUE_PREFIX),
     models: new ModelStore(paths.models),
     async close() {
       await registry.close();

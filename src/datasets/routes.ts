@@ -6,6 +6,8 @@ import { pipeline } from "node:stream/promises";
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
 import type { FastifyRequest } from "fastify";
 import Type from "typebox";
+import { assertDatasetQuota } from "../auth/quotas.js";
+import { callerTenant, ownedOnly } from "../auth/tenant.js";
 import type { Context } from "../context.js";
 import {
   BadRequestError,
@@ -16,12 +18,13 @@ import {
 } from "../errors.js";
 import { Binary } from "../http/openapi.js";
 import { PageOf, PageQuery, paginate } from "../http/pagination.js";
-import { errorResponses, IdParams } from "../http/schemas.js";
+import { errorResponses, idParams } from "../http/schemas.js";
 import { enqueueIngest } from "../jobs/service.js";
 import { assertRoomFor } from "../lib/disk.js";
 import type { Queues } from "../queues.js";
 import { sniffFormat } from "./archive.js";
 import { isImagePath } from "./layout.js";
+import { datasetOf } from "./owned.js";
 import { DatasetReportSchema } from "./report.js";
 import { DatasetListItemSchema, DatasetSchema } from "./schemas.js";
 
@@ -70,7 +73,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
             },
           },
         },
-        response: { 202: DatasetSchema, ...errorResponses(400, 413, 415, 503, 507) },
+        response: { 202: DatasetSchema, ...errorResponses(400, 403, 413, 415, 503, 507) },
       },
     },
     async (req, reply) => {
@@ -81,6 +84,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
       }
       await mkdir(paths.uploads, { recursive: true });
       const declared = Number(req.headers["content-length"]) || 0;
+      const tenant = callerTenant(req);
+      await assertDatasetQuota(ctx, tenant, declared);
       await assertRoomFor(paths.uploads, UPLOAD_SPACE_FACTOR * declared, config.MIN_FREE_DISK_MB * 1024 ** 2);
       const upload = path.join(paths.uploads, `${randomUUID()}.upload`);
       try {
@@ -90,7 +95,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
           throw err;
         });
         await sniffFormat(upload);
-        const dataset = await datasets.create(upload, name || stripArchiveExt(fileName) || "dataset");
+        await assertDatasetQuota(ctx, tenant, (await stat(upload)).size);
+        const dataset = await datasets.create(upload, name || stripArchiveExt(fileName) || "dataset", tenant);
         try {
           await enqueueIngest(queues, dataset.id);
         } catch (err) {
@@ -116,7 +122,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         response: { 200: PageOf(DatasetListItemSchema, "DatasetPage"), ...errorResponses(400) },
       },
     },
-    async (req) => paginate(await datasets.list(), req.query.limit, req.query.cursor),
+    async (req) => paginate(ownedOnly(req, await datasets.list()), req.query.limit, req.query.cursor),
   );
 
   app.get(
@@ -126,11 +132,11 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         tags: ["datasets"],
         operationId: "getDataset",
         summary: "Get a dataset: state, ingestion progress, classes, splits, report summary",
-        params: IdParams,
+        params: idParams("ds"),
         response: { 200: DatasetSchema, ...errorResponses(404) },
       },
     },
-    (req) => datasets.get(req.params.id),
+    (req) => datasetOf(ctx, req, req.params.id),
   );
 
   app.get(
@@ -140,12 +146,12 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         tags: ["datasets"],
         operationId: "getDatasetReport",
         summary: "Duplicates, near duplicates, leaks, conflicts, imbalance and rejected files",
-        params: IdParams,
+        params: idParams("ds"),
         response: { 200: DatasetReportSchema, ...errorResponses(404, 409) },
       },
     },
     async (req) => {
-      const dataset = await datasets.get(req.params.id);
+      const dataset = await datasetOf(ctx, req, req.params.id);
       if (dataset.state !== "ready") {
         throw new ConflictError(
           `dataset '${dataset.id}' is ${dataset.state}: no report`,
@@ -167,7 +173,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         summary: "One image of a ready dataset, by its path in the archive",
         produces: Object.values(MEDIA_TYPES).filter((t, i, all) => all.indexOf(t) === i),
         params: Type.Object({
-          id: IdParams.properties.id,
+          id: idParams("ds").properties.id,
           "*": Type.String({ minLength: 1, maxLength: 1024 }),
         }),
         response: { 200: Type.Unsafe({ type: "string", format: "binary" }), ...errorResponses(404) },
@@ -175,7 +181,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
     },
     async (req, reply) => {
       const rel = req.params["*"];
-      await datasets.get(req.params.id);
+      await datasetOf(ctx, req, req.params.id);
       const found = isImagePath(rel)
         ? await datasets.image(req.params.id, rel).catch(() => undefined)
         : undefined;
@@ -198,12 +204,12 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         tags: ["datasets"],
         operationId: "deleteDataset",
         summary: "Delete a dataset and its files (409 while a job needs it)",
-        params: IdParams,
+        params: idParams("ds"),
         response: { 204: Type.Null(), ...errorResponses(404, 409) },
       },
     },
     async (req, reply) => {
-      const dataset = await datasets.get(req.params.id);
+      const dataset = await datasetOf(ctx, req, req.params.id);
       if (dataset.state === "ingesting") {
         throw new ConflictError(`dataset '${dataset.id}' is being ingested`, "DATASET_IN_USE");
       }

@@ -27,6 +27,10 @@ const RejectedFile = Type.Object({ path: Type.String(), reason: Type.String() })
 const datasetFields = {
   id: Type.String(),
   name: Type.String(),
+  tenant: Type.Optional(Type.String({ description: "The tenant that owns it" })),
+  bytes: Type.Optional(
+    Type.Integer({ description: "Size of the uploaded archive (counts toward the storage quota)" }),
+  ),
   createdAt: Type.String({ format: "date-time" }),
   state: Type.Union([Type.Literal("ingesting"), Type.Literal("ready"), Type.Literal("failed")]),
   progress: Type.Optional(IngestProgressSchema),

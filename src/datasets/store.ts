@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import { readJsonFile, readJsonRecords, removeDirAtomic, writeJsonAtomic } from "../lib/atomic.js";
@@ -44,8 +44,8 @@ export class DatasetStore {
     return path.join(this.root, id, "upload.archive");
   }
 
-  /** Records a new dataset in state `ingesting`, taking over (renaming) the uploaded archive file. */
-  async create(archive: string, name: string): Promise<Dataset> {
+  /** Records a new dataset of `tenant` in state `ingesting`, taking over (renaming) the uploaded archive file. */
+  async create(archive: string, name: string, tenant?: string): Promise<Dataset> {
     const id = `ds_${randomUUID().replaceAll("-", "")}`;
     await mkdir(this.root, { recursive: true });
     const tmp = path.join(this.root, `.tmp-${id}`);
@@ -53,6 +53,8 @@ export class DatasetStore {
     const dataset: Dataset = {
       id,
       name,
+      ...(tenant ? { tenant } : {}),
+      bytes: (await stat(archive)).size,
       createdAt: new Date().toISOString(),
       state: "ingesting",
       progress: { files: 0, done: 0, percent: 0, imagesPerSec: 0 },

@@ -1,5 +1,6 @@
+import type { Duplex } from "node:stream";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { AppError, ServiceUnavailableError } from "../errors.js";
+import { AppError, ServiceUnavailableError, UnauthorizedError } from "../errors.js";
 import { isDiskFull } from "../lib/disk.js";
 
 const FASTIFY_CODES: Record<string, { status: number; code: string }> = {
@@ -24,6 +25,8 @@ interface ValidationIssue {
   message?: string;
   params: Record<string, unknown>;
   parentSchema?: { properties?: Record<string, unknown> };
+  /** The failing value (Ajv's `verbose`). */
+  data?: unknown;
 }
 
 /**
@@ -90,6 +93,7 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
       if (err instanceof ServiceUnavailableError && err.retryAfterSeconds !== undefined) {
         reply.header("retry-after", String(err.retryAfterSeconds));
       }
+      if (err instanceof UnauthorizedError) reply.header("www-authenticate", err.challenge);
     } else if (isDiskFull(err)) {
       req.log.error({ err: err.message }, "disk full");
       return reply.status(507).send({
@@ -107,6 +111,12 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
           error: { code: "REDIS_UNAVAILABLE", message: "the queue's Redis is unavailable; retry shortly" },
         });
     } else if ("validation" in err && err.validation) {
+      const id = malformedId(err.validation, err.validationContext);
+      if (id !== undefined) {
+        const message = `'${id}' not found: no id of this kind looks like that`;
+        req.log.info({ code: "NOT_FOUND", status: 404, msg: message }, "request rejected");
+        return reply.status(404).send({ error: { code: "NOT_FOUND", message } });
+      }
       status = 400;
       code = "VALIDATION_ERROR";
       const message = validationMessage(err.validation, err.validationContext ?? "body");
@@ -129,6 +139,48 @@ export function registerErrorHandler(app: FastifyInstance<any, any, any, any, an
     reply.status(404).send({
       error: { code: "NOT_FOUND", message: `route ${req.method} ${req.url.split("?")[0]} not found` },
     }),
+  );
+}
+
+/** The `id` path parameter that failed its pattern, if that is what failed. */
+function malformedId(issues: readonly ValidationIssue[], context: string | undefined): string | undefined {
+  const issue = issues.find(
+    (v) => context === "params" && v.instancePath === "/id" && v.keyword === "pattern",
+  );
+  return issue && typeof issue.data === "string" ? issue.data : undefined;
+}
+
+const FRAMEWORK_ERRORS: Record<string, { status: number; code: string; message: string }> = {
+  FST_ERR_BAD_URL: { status: 400, code: "BAD_URL", message: "the URL is not valid percent-encoded UTF-8" },
+  FST_ERR_MAX_PARAM_LENGTH: {
+    status: 414,
+    code: "URI_TOO_LONG",
+    message: "a path segment of the URL is too long",
+  },
+};
+
+/**
+ * Fastify's `frameworkErrors` option: errors of routing itself (a URL that is not valid percent-encoding, a
+ * path parameter over the length limit) in the error shape of every other error.
+ */
+export function frameworkErrorHandler(error: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const known = FRAMEWORK_ERRORS[error.code] ?? { status: 400, code: "BAD_REQUEST", message: "bad request" };
+  req.log.info({ code: known.code, status: known.status, msg: error.message }, "request rejected");
+  void reply.status(known.status).send({ error: { code: known.code, message: known.message } });
+}
+
+/**
+ * Node's `clientError` (a request that is not valid HTTP): a 400 in the error shape, then the socket
+ * closes.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ error: { code: "BAD_REQUEST", message: "malformed HTTP request" } });
+  socket.end(
+    `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
 

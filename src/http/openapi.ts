@@ -1,4 +1,5 @@
 import type { FastifyDynamicSwaggerOptions } from "@fastify/swagger";
+import { ErrorSchema } from "./schemas.js";
 
 declare module "fastify" {
   interface FastifySchema {
@@ -36,6 +37,9 @@ const STATUS_TEXT: Record<string, string> = {
 /** A binary body or multipart field: `format: binary` (openapi-typescript can map it to `Blob`). */
 export const Binary = { type: "string", format: "binary" } as const;
 
+/** Routes that need no API key. */
+const OPEN_PATHS = new Set(["/healthz", "/readyz", "/metrics"]);
+
 /** Options for @fastify/swagger: OpenAPI 3.1, named component schemas, documented raw bodies. */
 export const openapiOptions: FastifyDynamicSwaggerOptions = {
   openapi: {
@@ -49,18 +53,36 @@ export const openapiOptions: FastifyDynamicSwaggerOptions = {
     },
     servers: [{ url: "/", description: "This server" }],
     security: [],
+    components: {
+      securitySchemes: {
+        apiKey: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "An API key, when AUTH is on (by default when HOST is not loopback): `Authorization: Bearer <key>`",
+        },
+      },
+    },
     tags: [
       { name: "datasets", description: "Upload, ingestion, the dataset report" },
       { name: "backbones", description: "Pretrained feature extractors" },
       { name: "jobs", description: "Training and batch prediction jobs" },
       { name: "models", description: "Trained models and prediction" },
-      { name: "operations", description: "Health and readiness" },
+      { name: "keys", description: "API keys and their tenants (admin)" },
+      { name: "operations", description: "Health and readiness (open without a key)" },
     ],
   },
   transform: ({ schema, url }) => {
     if (!schema) return { schema, url };
     const { documentedBody, ...rest } = schema;
-    const documented = documentedBody ? { ...rest, body: documentedBody } : rest;
+    const body = documentedBody ? { ...rest, body: documentedBody } : rest;
+    const documented = OPEN_PATHS.has(url)
+      ? body
+      : {
+          ...body,
+          security: [{ apiKey: [] }],
+          response: { 401: ErrorSchema, 429: ErrorSchema, ...(body.response as object | undefined) },
+        };
     return url.endsWith("/*") ? namedWildcard(documented, url) : { schema: documented, url };
   },
   transformObject: (doc) => {

@@ -16,5 +16,15 @@ export function errorResponses(...statuses: number[]): Record<number, typeof Err
   return Object.fromEntries(statuses.map((s) => [s, ErrorSchema]));
 }
 
-/** Path parameter `id`. */
-export const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 128 }) });
+/**
+ * Path parameter `id` of a resource whose ids start with `prefix_`. An id that does not match never
+ * reaches Redis or the disk: the error handler answers it 404, as an id that does not exist.
+ */
+export function idParams(prefix: "ds" | "job" | "mdl") {
+  return Type.Object({
+    id: Type.String({
+      pattern: `^${prefix}_[A-Za-z0-9]{1,64}$`,
+      description: `\`${prefix}_\` followed by letters and digits`,
+    }),
+  });
+}

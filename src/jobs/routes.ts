@@ -1,13 +1,23 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyRequest } from "fastify";
 import Type from "typebox";
+import { assertJobQuota } from "../auth/quotas.js";
+import { callerTenant, owned } from "../auth/tenant.js";
 import type { Context } from "../context.js";
+import { readyDatasetOf } from "../datasets/owned.js";
 import { NotFoundError } from "../errors.js";
 import { cursorKey, PageOf, PageQuery, pageFrom } from "../http/pagination.js";
-import { errorResponses, IdParams } from "../http/schemas.js";
+import { errorResponses, idParams } from "../http/schemas.js";
 import type { Queues } from "../queues.js";
 import { checkClassWeights } from "../training/class-weights.js";
 import { sweepConfigs } from "../training/sweep.js";
-import { JobSchema, JobStateSchema, resolveTrainParams, TrainParamsSchema } from "./schemas.js";
+import {
+  type JobRecord,
+  JobSchema,
+  JobStateSchema,
+  resolveTrainParams,
+  TrainParamsSchema,
+} from "./schemas.js";
 import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
 
 const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema }, { title: "JobAccepted" });
@@ -34,19 +44,22 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
           "idempotency-key": Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
         }),
         body: TrainParamsSchema,
-        response: { 202: Accepted, ...errorResponses(400, 409, 415, 422) },
+        response: { 202: Accepted, ...errorResponses(400, 403, 409, 415, 422) },
       },
     },
     async (req, reply) => {
       const params = resolveTrainParams(req.body, ctx.config.DEFAULT_BACKBONE);
-      const dataset = await ctx.datasets.ready(params.datasetId);
+      const tenant = callerTenant(req);
+      const dataset = await readyDatasetOf(ctx, req, params.datasetId);
       await ctx.registry.manifest(params.backbone);
       checkClassWeights(params.classWeights, dataset.classes);
       sweepConfigs(params);
+      await assertJobQuota(ctx, tenant);
       const { record } = await enqueueJob(ctx, queues, {
-        id: newJobId(req.headers["idempotency-key"]),
+        id: newJobId(req.headers["idempotency-key"], tenant),
         type: "train",
         params,
+        tenant,
       });
       return reply
         .status(202)
@@ -72,7 +85,13 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
     },
     async (req) => {
       const { limit, cursor, state, type } = req.query;
-      const jobs = await ctx.jobs.list({ state, type, limit: limit + 1, afterKey: cursorKey(cursor) });
+      const jobs = await ctx.jobs.list({
+        state,
+        type,
+        tenant: callerTenant(req),
+        limit: limit + 1,
+        afterKey: cursorKey(cursor),
+      });
       return pageFrom(jobs, limit);
     },
   );
@@ -84,13 +103,12 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
         tags: ["jobs"],
         operationId: "getJob",
         summary: "Get a job: state, progress, epoch history, leaderboard, model id or error",
-        params: IdParams,
+        params: idParams("job"),
         response: { 200: JobSchema, ...errorResponses(404) },
       },
     },
     async (req) => {
-      const job = await ctx.jobs.get(req.params.id);
-      if (!job) throw new NotFoundError("job", req.params.id);
+      const job = await ownedJob(ctx, req, req.params.id);
       if (job.state !== "running") return job;
       // A live worker renews the job's BullMQ lock; without one, the job is stalled until another takes it.
       const locked = await ctx.redis.exists(queues.jobs.toKey(`${job.id}:lock`));
@@ -105,11 +123,12 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
         tags: ["jobs"],
         operationId: "cancelJob",
         summary: "Cancel a queued or running job",
-        params: IdParams,
+        params: idParams("job"),
         response: { 202: Accepted, ...errorResponses(404, 409) },
       },
     },
     async (req, reply) => {
+      await ownedJob(ctx, req, req.params.id);
       const job = await cancelJob(ctx, queues, req.params.id);
       return reply.status(202).send({ id: job.id, state: job.state });
     },
@@ -123,14 +142,13 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
         operationId: "streamJobEvents",
         summary:
           "Server-Sent Events: `progress` events carrying the job as GET /v1/jobs/:id returns it, then `end`",
-        params: IdParams,
+        params: idParams("job"),
         produces: ["text/event-stream"],
         response: { 200: Type.String(), ...errorResponses(404) },
       },
     },
     async (req, reply) => {
-      let job = await ctx.jobs.get(req.params.id);
-      if (!job) throw new NotFoundError("job", req.params.id);
+      let job: JobRecord | undefined = await ownedJob(ctx, req, req.params.id);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -173,3 +191,10 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
     },
   );
 };
+
+/** The caller's job, or a 404 (also for another tenant's job). */
+export async function ownedJob(ctx: Context, req: FastifyRequest, id: string): Promise<JobRecord> {
+  const job = await ctx.jobs.get(id);
+  if (!job) throw new NotFoundError("job", id);
+  return owned(req, job, "job", id);
+}

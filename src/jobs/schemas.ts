@@ -189,6 +189,7 @@ export const JobSchema = Type.Object(
   {
     id: Type.String(),
     type: Type.Enum(["train", "predict"]),
+    tenant: Type.Optional(Type.String({ description: "The tenant that owns it" })),
     state: JobStateSchema,
     params: Type.Record(Type.String(), Type.Unknown()),
     createdAt: Type.String({ format: "date-time" }),

@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { DEFAULT_TENANT } from "../auth/tenant.js";
 import type { Context } from "../context.js";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Queues } from "../queues.js";
@@ -7,9 +8,12 @@ import type { JobRecord } from "./schemas.js";
 
 export { isTerminal };
 
-/** A new job id; with an idempotency key, the same key always gives the same id. */
-export function newJobId(idempotencyKey?: string): string {
-  if (idempotencyKey) return `job_${createHash("sha256").update(idempotencyKey).digest("hex").slice(0, 32)}`;
+/** A new job id; with an idempotency key, the same key of the same tenant always gives the same id. */
+export function newJobId(idempotencyKey?: string, tenant = DEFAULT_TENANT): string {
+  if (idempotencyKey) {
+    const scoped = tenant === DEFAULT_TENANT ? idempotencyKey : `${tenant}\n${idempotencyKey}`;
+    return `job_${createHash("sha256").update(scoped).digest("hex").slice(0, 32)}`;
+  }
   return `job_${randomUUID().replaceAll("-", "")}`;
 }
 
@@ -23,7 +27,7 @@ export function newJobId(idempotencyKey?: string): string {
 export async function enqueueJob(
   ctx: Context,
   queues: Queues,
-  job: Pick<JobRecord, "id" | "type" | "params">,
+  job: Pick<JobRecord, "id" | "type" | "params" | "tenant">,
 ): Promise<{ record: JobRecord; created: boolean }> {
   const fingerprint = requestFingerprint(job.type, job.params);
   const record: JobRecord = { ...job, state: "queued", createdAt: new Date().toISOString(), history: [] };

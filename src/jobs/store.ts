@@ -1,4 +1,5 @@
 import type { Redis } from "ioredis";
+import { tenantOf } from "../auth/tenant.js";
 import { keyOf } from "../http/pagination.js";
 import type { JobRecord, JobState } from "./schemas.js";
 
@@ -80,6 +81,8 @@ export class JobStore {
     state?: JobState;
     limit: number;
     type?: JobRecord["type"];
+    /** Only this tenant's jobs. */
+    tenant?: string;
     afterKey?: string;
   }): Promise<JobRecord[]> {
     const out: JobRecord[] = [];
@@ -96,6 +99,7 @@ export class JobStore {
         if (afterKey && keyOf(job) >= afterKey) continue;
         if (options.state && job.state !== options.state) continue;
         if (options.type && job.type !== options.type) continue;
+        if (options.tenant && tenantOf(job) !== options.tenant) continue;
         out.push(job);
         if (out.length === options.limit) break;
       }

@@ -1,6 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from "@fastify/type-provider-typebox";
+import type { FastifyRequest } from "fastify";
 import Type from "typebox";
+import { assertJobQuota } from "../auth/quotas.js";
+import { callerTenant, owned, ownedOnly } from "../auth/tenant.js";
 import type { Context } from "../context.js";
+import { readyDatasetOf } from "../datasets/owned.js";
 import {
   AppError,
   BadRequestError,
@@ -10,7 +14,7 @@ import {
 } from "../errors.js";
 import { Binary } from "../http/openapi.js";
 import { PageOf, PageQuery, paginate } from "../http/pagination.js";
-import { errorResponses, IdParams } from "../http/schemas.js";
+import { errorResponses, idParams } from "../http/schemas.js";
 import { JobStateSchema, PredictJobParamsSchema } from "../jobs/schemas.js";
 import { enqueueJob, newJobId } from "../jobs/service.js";
 import type { Queues } from "../queues.js";
@@ -53,6 +57,9 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
   app,
   { ctx, queues },
 ) => {
+  const modelOf = async (req: FastifyRequest, id: string) =>
+    owned(req, await ctx.models.get(id), "model", id);
+
   app.addContentTypeParser(
     /^(image\/[\w.+-]+|application\/octet-stream)$/,
     { parseAs: "buffer", bodyLimit: MAX_IMAGE_BYTES },
@@ -70,7 +77,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         response: { 200: PageOf(ModelSchema, "ModelPage"), ...errorResponses(400) },
       },
     },
-    async (req) => paginate(await ctx.models.list(), req.query.limit, req.query.cursor),
+    async (req) => paginate(ownedOnly(req, await ctx.models.list()), req.query.limit, req.query.cursor),
   );
 
   app.get(
@@ -80,11 +87,11 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         tags: ["models"],
         operationId: "getModel",
         summary: "Get a model: classes, test or validation metrics, calibration, unknown rule",
-        params: IdParams,
+        params: idParams("mdl"),
         response: { 200: ModelSchema, ...errorResponses(404) },
       },
     },
-    (req) => ctx.models.get(req.params.id),
+    (req) => modelOf(req, req.params.id),
   );
 
   app.delete(
@@ -94,11 +101,12 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         tags: ["models"],
         operationId: "deleteModel",
         summary: "Delete a model",
-        params: IdParams,
+        params: idParams("mdl"),
         response: { 204: Type.Null(), ...errorResponses(404) },
       },
     },
     async (req, reply) => {
+      await modelOf(req, req.params.id);
       await ctx.models.delete(req.params.id);
       return reply.status(204).send(null);
     },
@@ -134,7 +142,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
             },
           },
         },
-        params: IdParams,
+        params: idParams("mdl"),
         querystring: Type.Object({
           topK: Type.Integer({ minimum: 1, maximum: 1000, default: 5 }),
           unknown: Type.Enum(["on", "off"], { default: "on", description: "off leaves `unknown` out" }),
@@ -143,7 +151,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
       },
     },
     async (req, reply) => {
-      await ctx.models.get(req.params.id);
+      await modelOf(req, req.params.id);
       const images: Buffer[] = [];
       let multi = false;
       if (req.isMultipart()) {
@@ -220,21 +228,24 @@ export const modelRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queu
         tags: ["models"],
         operationId: "createBatchPrediction",
         summary: "Batch inference over a dataset, as a job of type predict",
-        params: IdParams,
+        params: idParams("mdl"),
         body: PredictJobParamsSchema,
         response: {
           202: Type.Object({ id: Type.String(), state: JobStateSchema }),
-          ...errorResponses(400, 404, 409, 422),
+          ...errorResponses(400, 403, 404, 409, 422),
         },
       },
     },
     async (req, reply) => {
-      await ctx.models.get(req.params.id);
-      await ctx.datasets.ready(req.body.datasetId);
+      await modelOf(req, req.params.id);
+      await readyDatasetOf(ctx, req, req.body.datasetId);
+      const tenant = callerTenant(req);
+      await assertJobQuota(ctx, tenant);
       const { record } = await enqueueJob(ctx, queues, {
         id: newJobId(),
         type: "predict",
         params: { modelId: req.params.id, datasetId: req.body.datasetId },
+        tenant,
       });
       return reply
         .status(202)

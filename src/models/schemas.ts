@@ -58,6 +58,7 @@ export const ModelSchema = Type.Object(
   {
     id: Type.String(),
     jobId: Type.String(),
+    tenant: Type.Optional(Type.String({ description: "The tenant that owns it" })),
     datasetId: Type.String(),
     backbone: Type.String(),
     backboneHash: Type.String(),

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { tenantCacheDir } from "../auth/tenant.js";
 import { type ExtractProgress, extractFeatures } from "../backbones/extractor.js";
 import { FeatureCache } from "../backbones/feature-cache.js";
 import type { LoadedBackbone } from "../backbones/registry.js";
@@ -46,12 +47,13 @@ export async function featuresFor(
   options: FeatureOptions,
 ): Promise<FeatureSet> {
   const dir = ctx.datasets.filesDir(datasetId);
+  const tenant = (await ctx.datasets.get(datasetId).catch(() => undefined))?.tenant;
   const pack = items.some((i) => i.at) ? await openPack(ctx.datasets.packPath(datasetId)) : undefined;
   const out = await extractFeatures(
     items.map(({ at, path: rel }) => (at && pack ? () => pack.read(at) : path.join(dir, rel))),
     backbone,
     {
-      cache: new FeatureCache(ctx.paths.features),
+      cache: new FeatureCache(tenantCacheDir(ctx.paths.features, tenant)),
       view: options.view,
       augmentSeed: options.seed,
       maxPixels: ctx.config.MAX_IMAGE_PIXELS,

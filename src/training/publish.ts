@@ -49,8 +49,10 @@ export async function publishModel(o: PublishInputs) {
     const validation = val
       ? evaluateSplit(head, val, t, o.classes, { list: o.split.val, rows: val.rows }).metrics
       : undefined;
+    const tenant = (await o.ctx.jobs.get(o.jobId))?.tenant;
     const manifest: ModelManifest = {
       id: o.modelId,
+      ...(tenant ? { tenant } : {}),
       jobId: o.jobId,
       datasetId: o.params.datasetId,
       backbone: o.params.backbone,

@@ -33,6 +33,8 @@ const V1_PATHS = [
   "/v1/jobs",
   "/v1/jobs/{id}",
   "/v1/jobs/{id}/events",
+  "/v1/keys",
+  "/v1/keys/{id}",
   "/v1/models",
   "/v1/models/{id}",
   "/v1/models/{id}/predict",
