@@ -14,6 +14,7 @@ import { clientErrorHandler, frameworkErrorHandler, registerErrorHandler } from 
 import { openapiOptions } from "./http/openapi.js";
 import { registerSecurity } from "./http/security.js";
 import { jobRoutes } from "./jobs/routes.js";
+import { misclassifiedRoute } from "./models/misclassified-route.js";
 import { modelRoutes } from "./models/routes.js";
 import type { Queues } from "./queues.js";
 
@@ -58,5 +59,6 @@ export async function buildApp({ ctx, queues }: AppOptions) {
   await app.register(datasetRoutes, { ctx, queues });
   await app.register(jobRoutes, { ctx, queues });
   await app.register(modelRoutes, { ctx, queues });
+  await app.register(misclassifiedRoute, { ctx });
   return app;
 }

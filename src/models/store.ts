@@ -9,6 +9,7 @@ import {
   writeJsonAtomic,
 } from "../lib/atomic.js";
 import { isSafeId } from "../lib/paths.js";
+import type { Misclassified } from "../training/evaluate.js";
 import type { ModelManifest } from "./schemas.js";
 
 /** The model id a job produces: derived from the job id, so a retried job cannot write two models. */
@@ -60,6 +61,11 @@ export class ModelStore {
   /** A model's encoded unknown-rule statistics (written by {@link publish} when the model has the rule). */
   readOpenSet(id: string): Promise<Buffer> {
     return readFile(path.join(this.dir(id), OPEN_SET_FILE));
+  }
+
+  /** The evaluation split's errors of a model, most confident first (empty for a model without the file). */
+  async readMisclassified(id: string): Promise<Misclassified[]> {
+    return (await readJsonFile<Misclassified[]>(path.join(this.dir(id), MISCLASSIFIED_FILE))) ?? [];
   }
 
   /** A model's manifest, or a 404. */
