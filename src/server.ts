@@ -1,10 +1,15 @@
 import { once } from "node:events";
+import { setTimeout as delay } from "node:timers/promises";
 import { buildApp } from "./app.js";
+import { ensureFirstAdminKey } from "./auth/bootstrap.js";
 import { createContext } from "./context.js";
 import { configOrExit, onShutdown } from "./lib/process.js";
 import { createLogger } from "./logger.js";
 import { startSweeper } from "./ops/sweeper.js";
 import { openQueues } from "./queues.js";
+
+/** How long shutdown waits for the queues to close before it leaves them to the process exit. */
+const QUEUES_CLOSE_MS = 2000;
 
 const config = configOrExit();
 const logger = createLogger(config.LOG_LEVEL, "api");
@@ -23,10 +28,13 @@ onShutdown(
   async () => {
     stopSweeper();
     await app.close();
-    await queues.close();
+    // With Redis away, QueueEvents.close() waits for an 'end' its reconnecting connection never emits.
+    const closed = await Promise.race([queues.close().then(() => true), delay(QUEUES_CLOSE_MS, false)]);
+    if (!closed) logger.warn(`queues not closed after ${QUEUES_CLOSE_MS} ms (Redis away?): exiting anyway`);
     await ctx.close();
   },
   (msg) => logger.info(msg),
 );
 
 await app.listen({ port: config.PORT, host: config.HOST });
+await ensureFirstAdminKey(ctx, logger);
