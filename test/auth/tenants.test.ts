@@ -119,6 +119,7 @@ describe("keys and tenants", () => {
       ["get", `/v1/jobs/${jobId}/events`],
       ["delete", `/v1/jobs/${jobId}`],
       ["get", `/v1/models/${modelId}`],
+      ["get", `/v1/models/${modelId}/misclassified`],
       ["delete", `/v1/models/${modelId}`],
     ] as const) {
       assertError(await as(b, method, url), 404, "NOT_FOUND");
