@@ -16,6 +16,7 @@ import { registerSecurity } from "./http/security.js";
 import { jobRoutes } from "./jobs/routes.js";
 import { misclassifiedRoute } from "./models/misclassified-route.js";
 import { modelRoutes } from "./models/routes.js";
+import { metricsRoutes } from "./ops/metrics-routes.js";
 import type { Queues } from "./queues.js";
 
 /** What the app is built from. */
@@ -54,6 +55,7 @@ export async function buildApp({ ctx, queues }: AppOptions) {
   app.get("/openapi.json", { schema: { hide: true } }, () => app.swagger());
 
   await app.register(healthRoutes, { ctx });
+  await app.register(metricsRoutes, { ctx, queues });
   await app.register(keyRoutes, { ctx });
   await app.register(backboneRoutes, { ctx });
   await app.register(datasetRoutes, { ctx, queues });

@@ -31,6 +31,8 @@ export const EnvSchema = Type.Object({
   BACKBONES_DIR: Type.Optional(Type.String({ minLength: 1 })),
   DEFAULT_BACKBONE: Type.String({ minLength: 1, default: "mobilenet_v2" }),
   LOG_LEVEL: Type.Enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], { default: "info" }),
+  /** `auto`: pino-pretty's coloured lines when stdout is a terminal, JSON lines otherwise; `json`; `pretty`. */
+  LOG_FORMAT: Type.Enum(["auto", "json", "pretty"], { default: "auto" }),
   /** `cpu`, `cuda` or `auto` (CUDA when the add-on and a device are present, else CPU). */
   EXECUTION_PROVIDER: Type.Enum(["auto", "cpu", "cuda"], { default: "auto" }),
   /**

@@ -5,6 +5,7 @@ import { ensureFirstAdminKey } from "./auth/bootstrap.js";
 import { createContext } from "./context.js";
 import { configOrExit, onShutdown } from "./lib/process.js";
 import { createLogger } from "./logger.js";
+import { startProcessMetrics } from "./ops/metrics.js";
 import { startSweeper } from "./ops/sweeper.js";
 import { openQueues } from "./queues.js";
 
@@ -12,8 +13,9 @@ import { openQueues } from "./queues.js";
 const QUEUES_CLOSE_MS = 2000;
 
 const config = configOrExit();
-const logger = createLogger(config.LOG_LEVEL, "api");
+const logger = createLogger(config.LOG_LEVEL, "api", config.LOG_FORMAT);
 const ctx = createContext(config, logger, "batch", { failFast: true });
+startProcessMetrics("api");
 // Requests fail fast (503) while Redis is unreachable; give it a moment at start so the first ones do not.
 await Promise.race([once(ctx.redis, "ready"), new Promise((r) => setTimeout(r, 5000).unref())]);
 const queues = openQueues(ctx.redis, config.QUEUE_PREFIX);

@@ -3,11 +3,14 @@ import { createContext } from "../src/context.js";
 import { configOrExit, onShutdown } from "../src/lib/process.js";
 import { createLogger } from "../src/logger.js";
 import { Predictor } from "../src/models/predictor.js";
+import { publishMetrics, startProcessMetrics } from "../src/ops/metrics.js";
 import { createRedis, PREDICT_QUEUE, type PredictPayload, type PredictResult } from "../src/queues.js";
 
 const config = configOrExit();
-const logger = createLogger(config.LOG_LEVEL, "predict-worker");
+const logger = createLogger(config.LOG_LEVEL, "predict-worker", config.LOG_FORMAT);
 const ctx = createContext(config, logger, "online");
+startProcessMetrics("predict-worker");
+const stopMetrics = publishMetrics(ctx.redis, config.QUEUE_PREFIX);
 const predictor = new Predictor(ctx, {
   cacheSize: config.MODEL_CACHE_SIZE,
   maxBatch: config.PREDICT_BATCH_SIZE,
@@ -33,6 +36,7 @@ worker.on("error", (err) => logger.error({ err: err.message }, "predict worker e
 onShutdown(
   async () => {
     await worker.close();
+    await stopMetrics();
     await ctx.close();
   },
   (msg) => logger.info(msg),

@@ -4,11 +4,14 @@ import { JOB_QUEUES } from "../src/jobs/contract.js";
 import { createJobWorker } from "../src/jobs/lifecycle.js";
 import { configOrExit, onShutdown } from "../src/lib/process.js";
 import { createLogger } from "../src/logger.js";
+import { publishMetrics, startProcessMetrics } from "../src/ops/metrics.js";
 import { JOBS_QUEUE } from "../src/queues.js";
 
 const config = configOrExit();
-const logger = createLogger(config.LOG_LEVEL, "train-worker");
+const logger = createLogger(config.LOG_LEVEL, "train-worker", config.LOG_FORMAT);
 const ctx = createContext(config, logger);
+startProcessMetrics("train-worker");
+const stopMetrics = publishMetrics(ctx.redis, config.QUEUE_PREFIX);
 let draining = false;
 
 const worker = createJobWorker({
@@ -26,6 +29,7 @@ onShutdown(
   async () => {
     draining = true;
     await Promise.all([worker.close(), ingest?.close()]);
+    await stopMetrics();
     await ctx.close();
   },
   (msg) => logger.info(msg),

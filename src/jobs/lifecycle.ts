@@ -3,6 +3,7 @@ import Value from "typebox/value";
 import type { Context } from "../context.js";
 import { isDiskFull } from "../lib/disk.js";
 import type { Logger } from "../logger.js";
+import { jobDuration } from "../ops/metrics.js";
 import { createRedis } from "../queues.js";
 import { type AnyJobSpec, JOB_QUEUES, type JobQueue, jobsOn, LIFECYCLE_ERROR_CODES } from "./contract.js";
 import { HandBackError, isJobFailure, type JobErrorInfo, JobFailure } from "./job-error.js";
@@ -43,6 +44,8 @@ export async function runJob(
   const log = env.log.child({ [queue.recordKey]: id });
   const records = queue.records(env.ctx);
   const spec = Object.hasOwn(specs, job.name) ? specs[job.name] : undefined;
+  const started = performance.now();
+  let outcome = "failed";
   const lease = token
     ? Lease.of(env.ctx.redis, job, token, env.ctx.config.WORKER_LOCK_MS, env.keeper)
     : Lease.none(String(job.id));
@@ -53,10 +56,11 @@ export async function runJob(
       throw new JobFailure("INVALID_PAYLOAD", payloadProblem(spec, job));
     if (!id || !(await records.start(id))) return;
     const run = { ctx: env.ctx, payload: job.data, log, draining: env.draining, lease };
-    const outcome = await spec.handler(run);
+    const result = await spec.handler(run);
     await lease.assertHeld();
-    if (outcome.state === "cancelled") await records.cancel(id);
-    else await records.complete(id, outcome.result);
+    if (result.state === "cancelled") await records.cancel(id);
+    else await records.complete(id, result.result);
+    outcome = result.state;
   } catch (thrown) {
     const err = isDiskFull(thrown)
       ? new JobFailure("INSUFFICIENT_STORAGE", `the worker's disk is full: ${(thrown as Error).message}`)
@@ -69,6 +73,7 @@ export async function runJob(
       throw err;
     }
     if (err instanceof HandBackError && id) {
+      outcome = "handed-back";
       await records.handBack(id);
       await job.moveToDelayed(Date.now(), token);
       log.info("job handed back to the queue after its checkpoint");
@@ -79,6 +84,7 @@ export async function runJob(
     throw err;
   } finally {
     lease.stop();
+    jobDuration.observe({ job: job.name, outcome }, (performance.now() - started) / 1000);
   }
 }
 

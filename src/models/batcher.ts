@@ -1,4 +1,5 @@
 import type { BackboneSession } from "../backbones/runtime/types.js";
+import { predictBatchSize } from "../ops/metrics.js";
 
 interface Pending {
   input: Float32Array;
@@ -59,6 +60,7 @@ export class MicroBatcher {
     try {
       const out = await this.session.run(input, n);
       this.stats.batches++;
+      predictBatchSize.observe(n);
       this.stats.images += n;
       for (const [i, p] of batch.entries())
         p.resolve(out.slice(i * this.featureDim, (i + 1) * this.featureDim));

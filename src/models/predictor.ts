@@ -1,6 +1,7 @@
 import { preprocessImage } from "../backbones/preprocess.js";
 import type { Context } from "../context.js";
 import { ImageError } from "../errors.js";
+import { modelCache } from "../ops/metrics.js";
 import type { PredictPayload, PredictResult } from "../queues.js";
 import { type HeadPredictor, HeadTrainer } from "../training/head.js";
 import { topK } from "../training/metrics.js";
@@ -66,6 +67,7 @@ export class Predictor {
   /** Loads a model (once; concurrent callers share the load) and keeps it in the LRU cache. */
   load(modelId: string): Promise<LoadedModel> {
     let entry = this.models.get(modelId);
+    modelCache.inc({ result: entry ? "hit" : "miss" });
     if (entry) {
       this.models.delete(modelId);
       this.models.set(modelId, entry);

@@ -2,6 +2,7 @@ import type { LoadedBackbone } from "../backbones/registry.js";
 import type { Context } from "../context.js";
 import type { DatasetItem } from "../datasets/schemas.js";
 import type { TrainParams } from "../jobs/schemas.js";
+import { extractionRate } from "../ops/metrics.js";
 import { type FeatureSet, featuresFor } from "./features.js";
 import type { LabelledRows } from "./fit-head.js";
 import { type ClassGaussians, fitClassGaussians, mahalanobisScores } from "./open-set.js";
@@ -106,7 +107,10 @@ export function extractRows(
   return featuresFor(e.ctx, e.params.datasetId, items, e.classes, e.backbone, {
     view,
     seed: e.params.seed,
-    onProgress: onProgress && ((p) => onProgress(p.done, p.imagesPerSec)),
+    onProgress: (p) => {
+      if (p.imagesPerSec > 0) extractionRate.set(p.imagesPerSec);
+      onProgress?.(p.done, p.imagesPerSec);
+    },
     shouldStop: e.shouldStop,
   });
 }

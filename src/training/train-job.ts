@@ -8,6 +8,7 @@ import { type JobResult, jobParams } from "../jobs/record-sync.js";
 import type { EpochRecord, LeaderboardEntry, TrainParams } from "../jobs/schemas.js";
 import type { Logger } from "../logger.js";
 import { modelIdForJob } from "../models/store.js";
+import { epochDuration } from "../ops/metrics.js";
 import { type Checkpoint, loadCheckpoint, saveCheckpoint } from "./checkpoint.js";
 import { resolveClassWeights } from "./class-weights.js";
 import { type BestEpoch, fitHead, type HeadProgress } from "./fit-head.js";
@@ -206,7 +207,9 @@ async function trainHeads(
           ...(configs.length > 1 ? { leaderboard } : {}),
           warnings: features.warnings.slice(0, 100),
         });
-        job.log.info({ config: i, ...p.history[p.history.length - 1] }, "epoch done");
+        const last = p.history[p.history.length - 1];
+        epochDuration.observe(last.seconds);
+        job.log.info({ config: i, ...last }, "epoch done");
         const more = !p.finished || i < configs.length - 1;
         if (job.draining() && more) throw new HandBackError();
       },
