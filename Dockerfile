@@ -12,9 +12,11 @@
 # One image per flavour runs every role; the command picks it:
 #   npm run start:api | npm run start:worker | npm run start:predict-worker   (default: the API)
 #
-# There is no build step: tsx runs the TypeScript sources directly. tsx is a devDependency, so the
-# images run a full `npm ci` (dev dependencies included) rather than `npm ci --omit=dev`; the extra
-# weight is biome + typescript + test helpers, small next to onnxruntime and TF.js.
+# The server has no build step: tsx runs the TypeScript sources directly. The web dashboard has one
+# (`npm run build:web`, Vite), run in each image after the sources are copied. tsx and Vite are
+# devDependencies, so the images run a full `npm ci` (dev dependencies included) rather than
+# `npm ci --omit=dev`; the extra weight is biome + typescript + vite + test helpers, small next to
+# onnxruntime and TF.js.
 # NODE_ENV is deliberately not set to "production" before `npm ci`: that would make npm drop the
 # devDependencies, tsx with them.
 
@@ -41,6 +43,8 @@ RUN mkdir -p /data && chown node:node /data
 # cpu: onnxruntime's CPU execution provider.
 FROM base AS cpu
 COPY . .
+# The web dashboard (web/ -> web/dist, served by the API at /).
+RUN npm run build:web
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     HOST=0.0.0.0 \
@@ -107,6 +111,7 @@ RUN if [ "$WITH_TFJS_NODE_GPU" = "1" ]; then \
     fi
 
 COPY . .
+RUN npm run build:web
 ENV NODE_ENV=production \
     NPM_CONFIG_UPDATE_NOTIFIER=false \
     HOST=0.0.0.0 \

@@ -18,6 +18,7 @@ import { misclassifiedRoute } from "./models/misclassified-route.js";
 import { modelRoutes } from "./models/routes.js";
 import { metricsRoutes } from "./ops/metrics-routes.js";
 import type { Queues } from "./queues.js";
+import { webRoutes } from "./web/routes.js";
 
 /** What the app is built from. */
 export interface AppOptions {
@@ -62,5 +63,6 @@ export async function buildApp({ ctx, queues }: AppOptions) {
   await app.register(jobRoutes, { ctx, queues });
   await app.register(modelRoutes, { ctx, queues });
   await app.register(misclassifiedRoute, { ctx });
+  await app.register(webRoutes, { config: ctx.config });
   return app;
 }
