@@ -26,6 +26,11 @@ export function chromiumInstalled(): boolean {
 
 /** Starts headless Chromium with no network activity of its own (no updates, sync, QUIC, first run). */
 export function launchChromium(): Promise<Browser> {
+  if (!chromiumInstalled()) {
+    throw new Error(
+      "chromium is not installed: apt-get install -y --no-install-recommends chromium (.ci/run does)",
+    );
+  }
   return chromium.launch({
     executablePath: CHROMIUM,
     headless: true,

@@ -15,7 +15,7 @@ import { after, before, describe, it } from "node:test";
 import type { Browser, Page } from "playwright-core";
 import { photo } from "../../scripts/lib/photos.js";
 import { type Stack, startStack, type WorkerProcess } from "../helpers/stack.js";
-import { chromiumInstalled, launchChromium, screenshotWidths, watchConsole } from "./browser.js";
+import { launchChromium, screenshotWidths, watchConsole } from "./browser.js";
 import { mislabelledZip } from "./dataset-zip.js";
 import { ensureWebBuild, gzippedScripts } from "./web-build.js";
 
@@ -49,9 +49,7 @@ async function imagesLoaded(page: Page, selector: string, atLeast = 1): Promise<
   return (await handle.jsonValue()) as number;
 }
 
-const skip = !chromiumInstalled() && !process.env.CI && "chromium not installed";
-
-describe("web dashboard", { skip, timeout: 300_000 }, () => {
+describe("web dashboard", { timeout: 300_000 }, () => {
   let stack: Stack;
   let workers: WorkerProcess[] = [];
   let browser: Browser;
