@@ -117,10 +117,12 @@ async function scanArchive(ctx: Context, id: string): Promise<Scan> {
     );
     await pack.close();
   } catch (err) {
+    // A progress write still in flight must land before the failure is recorded, not after it.
+    await reporter.stop();
     await pack.abandon().catch(() => undefined);
     throw err;
   }
-  await reporter.settle();
+  await reporter.stop();
   await rm(dir, { recursive: true, force: true });
   for (const rel of extracted.oversized) {
     rejected.push({ path: rel, reason: `file larger than ${MAX_IMAGE_BYTES} bytes` });
@@ -184,9 +186,11 @@ class Throttled {
     private readonly write: () => Promise<unknown>,
   ) {}
 
+  private stopped = false;
+
   poke(): void {
     const now = Date.now();
-    if (this.running || now - this.last < this.ms) return;
+    if (this.stopped || this.running || now - this.last < this.ms) return;
     this.last = now;
     this.running = this.write()
       .catch(() => undefined)
@@ -195,7 +199,9 @@ class Throttled {
       });
   }
 
-  async settle(): Promise<void> {
+  /** Writes no more, and resolves once the write in flight, if any, has landed. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     await this.running;
   }
 }
