@@ -63,6 +63,7 @@ const PHASE_SPAN = { extracting: [0, 60], training: [60, 95], evaluating: [95, 1
 export class JobProgress {
   private readonly started = performance.now();
   private readonly startPercent: number;
+  private phase?: string;
 
   constructor(
     private readonly reporter: ProgressReporter,
@@ -71,7 +72,11 @@ export class JobProgress {
     this.startPercent = startPercent;
   }
 
-  /** Reports `fraction` (0..1) of `phase` done, with the phase's own step counters. */
+  /**
+   * Reports `fraction` (0..1) of `phase` done, with the phase's own step counters. The first report of a
+   * phase is always written, whatever the reporter's interval: a reader never sees the previous phase
+   * while the next one runs.
+   */
   report(
     phase: keyof typeof PHASE_SPAN,
     fraction: number,
@@ -83,6 +88,8 @@ export class JobProgress {
     const secs = (performance.now() - this.started) / 1000;
     const gained = percent - this.startPercent;
     const eta = gained > 0.5 && secs > 1 ? (secs * (100 - percent)) / gained : null;
-    this.reporter.report({ phase, ...fields, percent, etaSeconds: eta }, force);
+    const changed = phase !== this.phase;
+    this.phase = phase;
+    this.reporter.report({ phase, ...fields, percent, etaSeconds: eta }, force || changed);
   }
 }
