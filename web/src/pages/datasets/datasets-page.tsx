@@ -1,6 +1,7 @@
 import { api } from "../../api/client";
 import type { Dataset, Page } from "../../api/types";
-import { ErrorNotice, Loading, StateBadge } from "../../components/notice";
+import { ListCard } from "../../components/list-card";
+import { StateBadge } from "../../components/notice";
 import { PageTitle } from "../../components/page-title";
 import { ProgressBar } from "../../components/progress-bar";
 import { when } from "../../lib/format";
@@ -18,49 +19,43 @@ export function DatasetsPage() {
     <>
       <PageTitle title="Datasets">Datasets</PageTitle>
       <UploadPanel onChange={list.reload} />
-      <section class="card" aria-labelledby="datasets-title">
-        <h2 id="datasets-title">All datasets</h2>
-        <ErrorNotice error={list.error} />
-        {!list.data && !list.error && <Loading what="datasets" />}
-        {list.data && list.data.items.length === 0 && <p class="muted">No dataset yet: upload one above.</p>}
-        {list.data && list.data.items.length > 0 && (
-          <div class="table-wrap">
-            <table data-testid="datasets-table">
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Classes</th>
-                  <th scope="col" class="num">
-                    Train / val / test
-                  </th>
-                  <th scope="col">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((d) => (
-                  <tr key={d.id} data-id={d.id} data-state={d.state}>
-                    <th scope="row">
-                      <a href={href("datasets", d.id)}>{d.name}</a>
-                    </th>
-                    <td>
-                      <StateBadge state={d.state} />
-                      {d.state === "ingesting" && (
-                        <ProgressBar label={`Ingestion of ${d.name}`} value={d.progress?.percent ?? 0} />
-                      )}
-                    </td>
-                    <td>{d.classes.join(", ") || "–"}</td>
-                    <td class="num">
-                      {d.splits.train.images} / {d.splits.val?.images ?? 0} / {d.splits.test?.images ?? 0}
-                    </td>
-                    <td>{when(d.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+      <ListCard<Dataset>
+        id="datasets-title"
+        title="All datasets"
+        what="datasets"
+        list={list}
+        testId="datasets-table"
+        empty={<p class="muted">No dataset yet: upload one above.</p>}
+        head={
+          <>
+            <th scope="col">Name</th>
+            <th scope="col">State</th>
+            <th scope="col">Classes</th>
+            <th scope="col" class="num">
+              Train / val / test
+            </th>
+            <th scope="col">Created</th>
+          </>
+        }
+        row={(d) => (
+          <tr key={d.id} data-id={d.id} data-state={d.state}>
+            <th scope="row">
+              <a href={href("datasets", d.id)}>{d.name}</a>
+            </th>
+            <td>
+              <StateBadge state={d.state} />
+              {d.state === "ingesting" && (
+                <ProgressBar label={`Ingestion of ${d.name}`} value={d.progress?.percent ?? 0} />
+              )}
+            </td>
+            <td>{d.classes.join(", ") || "–"}</td>
+            <td class="num">
+              {d.splits.train.images} / {d.splits.val?.images ?? 0} / {d.splits.test?.images ?? 0}
+            </td>
+            <td>{when(d.createdAt)}</td>
+          </tr>
         )}
-      </section>
+      />
     </>
   );
 }

@@ -1,6 +1,7 @@
 import { api } from "../../api/client";
 import type { Job, Page } from "../../api/types";
-import { ErrorNotice, Loading, StateBadge } from "../../components/notice";
+import { ListCard } from "../../components/list-card";
+import { StateBadge } from "../../components/notice";
 import { PageTitle } from "../../components/page-title";
 import { ProgressBar } from "../../components/progress-bar";
 import { when } from "../../lib/format";
@@ -22,56 +23,48 @@ export function JobsPage() {
           Start a training job
         </a>
       </p>
-      <section class="card" aria-labelledby="jobs-title">
-        <h2 id="jobs-title">All jobs</h2>
-        <ErrorNotice error={list.error} />
-        {!list.data && !list.error && <Loading what="jobs" />}
-        {list.data && list.data.items.length === 0 && <p class="muted">No job yet.</p>}
-        {list.data && list.data.items.length > 0 && (
-          <div class="table-wrap">
-            <table data-testid="jobs-table">
-              <thead>
-                <tr>
-                  <th scope="col">Job</th>
-                  <th scope="col">State</th>
-                  <th scope="col">Progress</th>
-                  <th scope="col">Dataset</th>
-                  <th scope="col">Model</th>
-                  <th scope="col">Created</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.data.items.map((j) => (
-                  <tr key={j.id} data-id={j.id} data-state={j.state}>
-                    <th scope="row">
-                      <a href={href("jobs", j.id)}>{j.id}</a>
-                      {j.type === "predict" ? " (batch predict)" : ""}
-                    </th>
-                    <td>
-                      <StateBadge state={j.state} />
-                    </td>
-                    <td class="progress-cell">
-                      {isActive(j) && (
-                        <ProgressBar label={`Progress of ${j.id}`} value={j.progress?.percent ?? 0} />
-                      )}
-                      <span class="muted small">{progressLine(j)}</span>
-                    </td>
-                    <td>
-                      {typeof j.params.datasetId === "string" ? (
-                        <a href={href("datasets", j.params.datasetId)}>{j.params.datasetId}</a>
-                      ) : (
-                        "–"
-                      )}
-                    </td>
-                    <td>{j.modelId ? <a href={href("models", j.modelId)}>{j.modelId}</a> : "–"}</td>
-                    <td>{when(j.createdAt)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+      <ListCard<Job>
+        id="jobs-title"
+        title="All jobs"
+        what="jobs"
+        list={list}
+        testId="jobs-table"
+        empty={<p class="muted">No job yet.</p>}
+        head={
+          <>
+            <th scope="col">Job</th>
+            <th scope="col">State</th>
+            <th scope="col">Progress</th>
+            <th scope="col">Dataset</th>
+            <th scope="col">Model</th>
+            <th scope="col">Created</th>
+          </>
+        }
+        row={(j) => (
+          <tr key={j.id} data-id={j.id} data-state={j.state}>
+            <th scope="row">
+              <a href={href("jobs", j.id)}>{j.id}</a>
+              {j.type === "predict" ? " (batch predict)" : ""}
+            </th>
+            <td>
+              <StateBadge state={j.state} />
+            </td>
+            <td class="progress-cell">
+              {isActive(j) && <ProgressBar label={`Progress of ${j.id}`} value={j.progress?.percent ?? 0} />}
+              <span class="muted small">{progressLine(j)}</span>
+            </td>
+            <td>
+              {typeof j.params.datasetId === "string" ? (
+                <a href={href("datasets", j.params.datasetId)}>{j.params.datasetId}</a>
+              ) : (
+                "–"
+              )}
+            </td>
+            <td>{j.modelId ? <a href={href("models", j.modelId)}>{j.modelId}</a> : "–"}</td>
+            <td>{when(j.createdAt)}</td>
+          </tr>
         )}
-      </section>
+      />
     </>
   );
 }
