@@ -45,6 +45,9 @@ const DECODER_MESSAGES: readonly [RegExp, DecoderFailure][] = [
     /premature end|unexpected end|end of (file|data|stream)|truncat|corrupt|read error|crc|checksum|bad seek|out of (data|bounds)|unable to parse|invalid|datastream/i,
     "corrupt",
   ],
+  // libvips keeps its error text per thread and loses it under concurrent decodes: the same truncated JPEG
+  // then fails with a bare "Unknown error". A decode that failed without a reason is corrupt data.
+  [/^unknown error$/i, "corrupt"],
 ];
 /** Magic numbers that name the format of a file libvips cannot read: [format, offset, bytes as latin1]. */
 const SIGNATURES: readonly [string, number, string][] = [

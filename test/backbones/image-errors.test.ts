@@ -112,7 +112,7 @@ describe("bad images get a sentence of our own, never decoder internals", () => 
     await assertReason(idat, "corrupt or truncated image data (png)");
     const ihdr = Buffer.from(png);
     ihdr[29] ^= 0xff;
-    await assertReason(ihdr, "unreadable image data (png)");
+    await assertReason(ihdr, "corrupt or truncated image data (png)");
   });
 
   it("random bytes and text are of an unknown format", async () => {
@@ -184,7 +184,7 @@ describe("bad images get a sentence of our own, never decoder internals", () => 
         "unreadable image data (png)",
       ],
       ["VipsImage: memory area too small at 0x7ffd1234", {}, "unreadable image data"],
-      ["Unknown error", { format: "webp" }, "unreadable image data (webp)"],
+      ["Unknown error", { format: "webp" }, "corrupt or truncated image data (webp)"],
     ];
     for (const [message, context, reason] of cases) {
       const err = asImageError(new Error(message), context);
