@@ -14,6 +14,7 @@ import { clientErrorHandler, frameworkErrorHandler, registerErrorHandler } from 
 import { openapiOptions } from "./http/openapi.js";
 import { registerSecurity } from "./http/security.js";
 import { jobRoutes } from "./jobs/routes.js";
+import { exportRoute } from "./models/export-route.js";
 import { misclassifiedRoute } from "./models/misclassified-route.js";
 import { modelRoutes } from "./models/routes.js";
 import { metricsRoutes } from "./ops/metrics-routes.js";
@@ -63,6 +64,7 @@ export async function buildApp({ ctx, queues }: AppOptions) {
   await app.register(jobRoutes, { ctx, queues });
   await app.register(modelRoutes, { ctx, queues });
   await app.register(misclassifiedRoute, { ctx });
+  await app.register(exportRoute, { ctx });
   await app.register(webRoutes, { config: ctx.config });
   return app;
 }

@@ -36,6 +36,17 @@ export interface LoadedBackbone {
   session: BackboneSession;
 }
 
+/** The ONNX file a backbone's session runs (see {@link BackboneRegistry.onnxFile}). */
+export interface BackboneOnnxFile {
+  file: string;
+  /** The backbone's hash, as {@link LoadedBackbone.hash}. */
+  hash: string;
+  /** The image input; the model's first input when absent. */
+  inputName?: string;
+  /** The output holding the features. */
+  outputName: string;
+}
+
 /** Options of {@link BackboneRegistry}. */
 export interface RegistryOptions {
   /** Folder of user backbones: one subfolder each, holding manifest.json and usually the model file. */
@@ -53,6 +64,12 @@ export interface RegistryOptions {
   log?: (level: "info" | "warn", msg: string) => void;
 }
 
+/** How a backbone runs: an ONNX file, or TF.js artifacts. */
+type Resolved = { manifest: BackboneManifest; hash: string; spec: OnnxInputSpec } & (
+  | { file: string }
+  | { artifacts: tf.io.ModelArtifacts; format: "tfjs-layers" | "tfjs-graph" }
+);
+
 interface Entry {
   manifest: BackboneManifest;
   dir?: string;
@@ -69,6 +86,7 @@ const sha256 = (...parts: (string | Uint8Array)[]) => {
 export class BackboneRegistry {
   private entries?: Promise<Map<string, Entry>>;
   private readonly loaded = new Map<string, Promise<LoadedBackbone>>();
+  private readonly files = new Map<string, Promise<BackboneOnnxFile>>();
 
   constructor(private readonly options: RegistryOptions) {}
 
@@ -115,6 +133,28 @@ export class BackboneRegistry {
     return p;
   }
 
+  /**
+   * The exact ONNX file the session of backbone `id` runs (the user's file, the compiled float file or its
+   * int8 copy), built and cached when missing, with the names of its image input and feature output; undefined
+   * for backbones that run on TF.js (format tfjs-graph, or compileToOnnx false). Resolved once per process
+   * (again when the cached file has gone).
+   */
+  async onnxFile(id: string): Promise<BackboneOnnxFile | undefined> {
+    if (!runsOnOnnx(await this.manifest(id))) return undefined;
+    const cached = this.files.get(id);
+    if (cached) {
+      const found = await cached.catch(() => undefined);
+      if (found && (await exists(found.file))) return found;
+    }
+    const p = this.resolve(id).then((r) => {
+      if ("artifacts" in r) throw new Error(`backbone ${id} runs on TF.js`);
+      return { file: r.file, hash: r.hash, inputName: r.spec.inputName, outputName: r.spec.outputName };
+    });
+    this.files.set(id, p);
+    p.catch(() => this.files.delete(id));
+    return p;
+  }
+
   /** Releases every open session. */
   async close(): Promise<void> {
     const all = [...this.loaded.values()];
@@ -154,6 +194,16 @@ export class BackboneRegistry {
   }
 
   private async open(id: string): Promise<LoadedBackbone> {
+    const r = await this.resolve(id);
+    const session =
+      "artifacts" in r
+        ? await openTfjsSession(r.artifacts, r.format, r.spec)
+        : await openOnnxSession(r.file, r.spec, this.options.runtime);
+    return { manifest: r.manifest, hash: r.hash, session };
+  }
+
+  /** What a backbone's session runs: its ONNX file (compiled and/or quantized first when needed) or TF.js artifacts. */
+  private async resolve(id: string): Promise<Resolved> {
     const entries = await this.scan();
     const entry = entries.get(id);
     if (!entry) await this.manifest(id);
@@ -172,7 +222,7 @@ export class BackboneRegistry {
       if (m.pooledLayers?.length) throw new Error(`backbone ${m.id}: pooledLayers needs a tfjs-layers model`);
       const file = await this.localFile(m.model, dir, ".onnx");
       const hash = sha256(await readFile(file), m.featureOutput);
-      return this.openOnnx(m, file, hash, spec);
+      return this.onnxRun(m, file, hash, spec);
     }
     const artifacts = m.model.startsWith("nsfwjs:")
       ? nsfwjsArtifacts(m.model.slice("nsfwjs:".length) as NsfwjsModelName)
@@ -183,24 +233,24 @@ export class BackboneRegistry {
     if (m.format === "tfjs-graph" || m.compileToOnnx === false) {
       if (pooled)
         throw new Error(`backbone ${m.id}: pooledLayers needs a tfjs-layers model compiled to ONNX`);
-      return { manifest: m, hash, session: await openTfjsSession(artifacts, m.format, spec) };
+      return { manifest: m, hash, artifacts, format: m.format, spec };
     }
     const onnxFile = await this.compiled(m, artifacts, hash);
-    return this.openOnnx(m, onnxFile, hash, { ...spec, inputName: "input", outputName: "features" });
+    return this.onnxRun(m, onnxFile, hash, { ...spec, inputName: "input", outputName: "features" });
   }
 
-  private async openOnnx(
+  private async onnxRun(
     m: BackboneManifest,
     file: string,
     hash: string,
     spec: OnnxInputSpec,
-  ): Promise<LoadedBackbone> {
+  ): Promise<Resolved> {
     if (m.quantize === "int8") {
       const bits = this.options.int8WeightBits ?? int8WeightBits();
       hash = sha256(hash, QUANTIZER_VERSION, `w${bits}`);
       file = await this.quantized(m, file, hash, spec.inputName, bits);
     }
-    return { manifest: m, hash, session: await openOnnxSession(file, spec, this.options.runtime) };
+    return { manifest: m, hash, file, spec };
   }
 
   private quantized(

@@ -37,6 +37,7 @@ const V1_PATHS = [
   "/v1/keys/{id}",
   "/v1/models",
   "/v1/models/{id}",
+  "/v1/models/{id}/export",
   "/v1/models/{id}/misclassified",
   "/v1/models/{id}/predict",
   "/v1/models/{id}/predictions",
