@@ -7,7 +7,7 @@
  * 390 px into docs/screenshots, must not overflow sideways, and must log no console error.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -223,6 +223,22 @@ describe("web dashboard", { timeout: 300_000 }, () => {
     await page.goto(`${base}/#/models`);
     await page.locator('[data-testid="models-table"] tbody tr').first().waitFor();
     await screenshotWidths(page, SHOTS, "models");
+    assert.deepEqual(errors, []);
+  });
+
+  it("downloads the model as one ONNX file from its page", async () => {
+    const job = (await (await fetch(`${base}/v1/jobs/${jobId}`)).json()) as { modelId: string };
+    await page.goto(`${base}/#/models/${job.modelId}`);
+    const downloaded = page.waitForEvent("download", { timeout: 120_000 });
+    await page.getByTestId("export-onnx").click();
+    const download = await downloaded;
+    assert.equal(download.suggestedFilename(), `${job.modelId}.onnx`);
+    const file = path.join(tmp, "export.onnx");
+    await download.saveAs(file);
+    const bytes = await readFile(file);
+    assert.ok(bytes.length > 1_000_000, `${bytes.length} bytes`);
+    assert.ok(bytes.includes(Buffer.from("probabilities")), "the fused graph's output");
+    await page.locator('[data-testid="export-state"][data-state="done"]').waitFor();
     assert.deepEqual(errors, []);
   });
 

@@ -7,6 +7,7 @@ import { num, percent, when } from "../../lib/format";
 import { href } from "../../lib/router";
 import { useResource } from "../../lib/use-resource";
 import { type Cell, ConfusionMatrix } from "./confusion-matrix";
+import { ExportCard } from "./export-button";
 import { MisclassifiedList } from "./misclassified-list";
 import { PredictPlayground } from "./predict-playground";
 
@@ -100,7 +101,7 @@ function PerClass({ model }: { model: Model }) {
   );
 }
 
-/** `#/models/<id>`: metrics, per-class table, calibration, confusion matrix with its images, predict. */
+/** `#/models/<id>`: metrics, per-class table, calibration, confusion matrix with its images, predict, export. */
 export function ModelPage({ id }: { id: string }) {
   const model = useResource(`model:${id}`, (signal) => api<Model>(`/v1/models/${id}`, { signal }));
   const [cell, setCell] = useState<Cell | undefined>(undefined);
@@ -132,6 +133,7 @@ export function ModelPage({ id }: { id: string }) {
             )}
           </section>
           <PredictPlayground modelId={m.id} classes={m.classes.length} />
+          <ExportCard modelId={m.id} />
         </>
       )}
     </>
