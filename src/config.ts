@@ -104,6 +104,17 @@ export const EnvSchema = Type.Object({
   ORPHAN_AGE_MINUTES: Type.Number({ minimum: 1, maximum: 100_000, default: 60 }),
   /** Minutes between two sweeps by the API (at start, then periodically). */
   SWEEP_INTERVAL_MINUTES: Type.Number({ minimum: 1, maximum: 100_000, default: 60 }),
+  /**
+   * Whether webhook URLs may resolve to loopback, private (RFC 1918), link-local, unique-local, CGNAT or
+   * other non-public addresses; checked when a job is created and again before each delivery.
+   */
+  WEBHOOK_ALLOW_PRIVATE: Type.Boolean({ default: false }),
+  /** Attempts of one webhook delivery (the first included) before it is recorded as failed. */
+  WEBHOOK_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 50, default: 5 }),
+  /** Delay before the first retry of a webhook delivery; each further retry waits twice as long. */
+  WEBHOOK_BACKOFF_MS: Type.Integer({ minimum: 1, maximum: 3_600_000, default: 2000 }),
+  /** How long one webhook attempt may take, from connecting to the end of the answer. */
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 10_000 }),
 });
 
 export type Env = Static<typeof EnvSchema>;

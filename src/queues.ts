@@ -8,6 +8,8 @@ export const JOBS_QUEUE = "jobs";
 export const INGEST_QUEUE = "ingest";
 /** Online prediction requests, micro-batched by predict workers. */
 export const PREDICT_QUEUE = "predict";
+/** Webhook deliveries: one POST of a finished job to its webhook URL, retried with backoff. */
+export const WEBHOOK_QUEUE = "webhooks";
 
 /** Payload of a job on {@link JOBS_QUEUE}: the record in the JobStore holds the rest. */
 export const JobPayloadSchema = Type.Object({ jobId: Type.String() });
@@ -16,6 +18,13 @@ export type JobPayload = Static<typeof JobPayloadSchema>;
 /** Payload of an ingestion job on {@link INGEST_QUEUE}. */
 export const IngestPayloadSchema = Type.Object({ datasetId: Type.String() });
 export type IngestPayload = Static<typeof IngestPayloadSchema>;
+
+/**
+ * Payload of one webhook delivery on {@link WEBHOOK_QUEUE}: the finished job whose record (read at delivery
+ * time) is sent, and the delivery's id (the same on every attempt).
+ */
+export const WebhookPayloadSchema = Type.Object({ jobId: Type.String(), deliveryId: Type.String() });
+export type WebhookPayload = Static<typeof WebhookPayloadSchema>;
 
 /** Payload of one online prediction on {@link PREDICT_QUEUE}. */
 export const PredictPayloadSchema = Type.Object({
@@ -59,6 +68,21 @@ export interface Queues {
   predict: Queue<PredictPayload, PredictResult>;
   predictEvents: QueueEvents;
   close(): Promise<void>;
+}
+
+/**
+ * The webhook queue on a shared connection: every process that records a job's end (the API on a cancel,
+ * the train worker otherwise) adds deliveries to it; see src/webhooks/queue.ts.
+ */
+export function openWebhookQueue(connection: Redis, prefix: string): Queue<WebhookPayload> {
+  return new Queue<WebhookPayload>(WEBHOOK_QUEUE, {
+    connection: connection as unknown as ConnectionOptions,
+    prefix,
+    defaultJobOptions: {
+      removeOnComplete: { age: 86_400, count: 1000 },
+      removeOnFail: { age: 86_400, count: 1000 },
+    },
+  });
 }
 
 /** Opens the queues (and the predict queue's events) under one prefix. */

@@ -43,3 +43,35 @@ describe("loadConfig", () => {
     assert.throws(() => loadConfig({ PORT: "70000" }), /PORT/);
   });
 });
+
+describe("webhook settings", () => {
+  it("default to refusing private addresses, 5 attempts, 2 s backoff and 10 s per attempt", () => {
+    const c = loadConfig({});
+    assert.equal(c.WEBHOOK_ALLOW_PRIVATE, false);
+    assert.equal(c.WEBHOOK_ATTEMPTS, 5);
+    assert.equal(c.WEBHOOK_BACKOFF_MS, 2000);
+    assert.equal(c.WEBHOOK_TIMEOUT_MS, 10_000);
+    const set = loadConfig({
+      WEBHOOK_ALLOW_PRIVATE: "true",
+      WEBHOOK_ATTEMPTS: "3",
+      WEBHOOK_BACKOFF_MS: "50",
+      WEBHOOK_TIMEOUT_MS: "500",
+    });
+    assert.deepEqual(
+      [set.WEBHOOK_ALLOW_PRIVATE, set.WEBHOOK_ATTEMPTS, set.WEBHOOK_BACKOFF_MS, set.WEBHOOK_TIMEOUT_MS],
+      [true, 3, 50, 500],
+    );
+  });
+
+  it("names each bad webhook variable", () => {
+    let error: unknown;
+    try {
+      loadConfig({ WEBHOOK_ALLOW_PRIVATE: "maybe", WEBHOOK_ATTEMPTS: "0", WEBHOOK_TIMEOUT_MS: "soon" });
+    } catch (err) {
+      error = err;
+    }
+    assert.ok(error instanceof ConfigError);
+    const names = error.problems.map((p) => p.split("=")[0]).sort();
+    assert.deepEqual(names, ["WEBHOOK_ALLOW_PRIVATE", "WEBHOOK_ATTEMPTS", "WEBHOOK_TIMEOUT_MS"]);
+  });
+});

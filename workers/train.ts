@@ -6,6 +6,7 @@ import { configOrExit, onShutdown } from "../src/lib/process.js";
 import { createLogger } from "../src/logger.js";
 import { publishMetrics, startProcessMetrics } from "../src/ops/metrics.js";
 import { JOBS_QUEUE } from "../src/queues.js";
+import { createWebhookWorker } from "../src/webhooks/worker.js";
 
 const config = configOrExit();
 const logger = createLogger(config.LOG_LEVEL, "train-worker", config.LOG_FORMAT);
@@ -24,11 +25,13 @@ const worker = createJobWorker({
 });
 const ingest =
   config.INGEST_CONCURRENCY > 0 ? createIngestWorker(ctx, logger, config.INGEST_CONCURRENCY) : undefined;
+// Deliveries of finished jobs' webhooks (network waits, beside the CPU-bound training).
+const webhooks = createWebhookWorker(ctx, logger);
 
 onShutdown(
   async () => {
     draining = true;
-    await Promise.all([worker.close(), ingest?.close()]);
+    await Promise.all([worker.close(), ingest?.close(), webhooks.close()]);
     await stopMetrics();
     await ctx.close();
   },

@@ -7,6 +7,7 @@ import type { Static, TSchema } from "typebox";
 import type { Context } from "../context.js";
 import type { Logger } from "../logger.js";
 import { INGEST_QUEUE, IngestPayloadSchema, JOBS_QUEUE, JobPayloadSchema } from "../queues.js";
+import { notifyWebhook } from "../webhooks/queue.js";
 import { runBatchPredictJob } from "./handlers/batch-predict.js";
 import { datasetRecordSync, runIngestHandler } from "./handlers/ingest.js";
 import { runTrainHandler } from "./handlers/train.js";
@@ -87,11 +88,14 @@ export type IngestErrorCode = (typeof INGEST_ERROR_CODES)[number];
 
 /** The queues of the contract. */
 export const JOB_QUEUES = {
-  /** Training and batch prediction; the record is the job record (GET /v1/jobs/:id). */
+  /**
+   * Training and batch prediction; the record is the job record (GET /v1/jobs/:id), whose end queues its
+   * webhook delivery.
+   */
   jobs: {
     name: JOBS_QUEUE,
     recordKey: "jobId",
-    records: (ctx: Context) => jobRecordSync(ctx.jobs),
+    records: (ctx: Context) => jobRecordSync(ctx.jobs, notifyWebhook(ctx)),
     generic: { code: "JOB_FAILED", message: "the job failed on the server; start it again" },
   } satisfies JobQueue<JobResult>,
   /** Dataset ingestion; the record is the dataset (GET /v1/datasets/:id). */

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { type JobErrorInfo, JobFailure } from "./job-error.js";
 import type { JobRecord } from "./schemas.js";
 import type { JobStore } from "./store.js";
@@ -34,14 +35,29 @@ export function isTerminal(state: JobRecord["state"]): boolean {
 /** What a finished job adds to its record (a model id, a batch prediction's result, its history...). */
 export type JobResult = Partial<Omit<JobRecord, "id" | "type" | "state" | "error">>;
 
+/** Told of every job that has just ended (completed, failed, cancelled), with its final record. */
+export type JobEndListener = (record: JobRecord) => Promise<void>;
+
 /**
  * The transitions of a job record (GET /v1/jobs/:id): `running` with one more attempt on start, `queued`
  * while BullMQ retries or after a hand-back, then `completed`, `cancelled` or `failed` with its finish time.
+ * The three ends are written here and nowhere else; each gives a job with a webhook its delivery id (once)
+ * and then calls `onEnd` (which queues the delivery).
  */
-export function jobRecordSync(store: JobStore): RecordSync<JobResult> {
+export function jobRecordSync(store: JobStore, onEnd?: JobEndListener): RecordSync<JobResult> {
   const now = () => new Date().toISOString();
   const set = async (id: string, patch: Partial<JobRecord>) => {
     await store.update(id, patch);
+  };
+  const end = async (id: string, patch: Partial<JobRecord>) => {
+    const record = await store.update(id, (job) => ({
+      ...patch,
+      finishedAt: now(),
+      ...(job.webhook
+        ? { webhook: { ...job.webhook, deliveryId: job.webhook.deliveryId ?? newDeliveryId() } }
+        : {}),
+    }));
+    if (record && onEnd) await onEnd(record);
   };
   return {
     async start(id) {
@@ -55,12 +71,17 @@ export function jobRecordSync(store: JobStore): RecordSync<JobResult> {
       });
       return true;
     },
-    complete: (id, result) => set(id, { ...result, state: "completed", finishedAt: now() }),
-    cancel: (id) => set(id, { state: "cancelled", finishedAt: now() }),
+    complete: (id, result) => end(id, { ...result, state: "completed" }),
+    cancel: (id) => end(id, { state: "cancelled" }),
     retry: (id) => set(id, { state: "queued" }),
     handBack: (id) => set(id, { state: "queued" }),
-    fail: (id, error) => set(id, { state: "failed", finishedAt: now(), error }),
+    fail: (id, error) => end(id, { state: "failed", error }),
   };
+}
+
+/** A new webhook delivery id: one per job end, sent as X-Delivery-Id on every attempt. */
+function newDeliveryId(): string {
+  return `dlv_${randomUUID().replaceAll("-", "")}`;
 }
 
 /** A job's parameters, read from its record; {@link JobFailure} `JOB_NOT_FOUND` when there is none. */

@@ -11,13 +11,8 @@ import { errorResponses, idParams } from "../http/schemas.js";
 import type { Queues } from "../queues.js";
 import { checkClassWeights } from "../training/class-weights.js";
 import { sweepConfigs } from "../training/sweep.js";
-import {
-  type JobRecord,
-  JobSchema,
-  JobStateSchema,
-  resolveTrainParams,
-  TrainParamsSchema,
-} from "./schemas.js";
+import { checkWebhookUrl } from "../webhooks/address-check.js";
+import { CreateJobSchema, type JobRecord, JobSchema, JobStateSchema, resolveTrainParams } from "./schemas.js";
 import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
 
 const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema }, { title: "JobAccepted" });
@@ -39,27 +34,30 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
         tags: ["jobs"],
         operationId: "createJob",
         summary:
-          "Start a training job. An Idempotency-Key header makes retries of the same request return the same job.",
+          "Start a training job. An Idempotency-Key header makes retries of the same request return the same job. With `webhook`, the job is POSTed (signed) to its URL when it ends; a URL that resolves to a non-public address is refused with 422 WEBHOOK_URL_REFUSED.",
         headers: Type.Object({
           "idempotency-key": Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
         }),
-        body: TrainParamsSchema,
+        body: CreateJobSchema,
         response: { 202: Accepted, ...errorResponses(400, 403, 409, 415, 422) },
       },
     },
     async (req, reply) => {
-      const params = resolveTrainParams(req.body, ctx.config.DEFAULT_BACKBONE);
+      const { webhook, ...input } = req.body;
+      const params = resolveTrainParams(input, ctx.config.DEFAULT_BACKBONE);
       const tenant = callerTenant(req);
       const dataset = await readyDatasetOf(ctx, req, params.datasetId);
       await ctx.registry.manifest(params.backbone);
       checkClassWeights(params.classWeights, dataset.classes);
       sweepConfigs(params);
+      if (webhook) await checkWebhookUrl(webhook.url, { allowPrivate: ctx.config.WEBHOOK_ALLOW_PRIVATE });
       await assertJobQuota(ctx, tenant);
       const { record } = await enqueueJob(ctx, queues, {
         id: newJobId(req.headers["idempotency-key"], tenant),
         type: "train",
         params,
         tenant,
+        webhook,
       });
       return reply
         .status(202)

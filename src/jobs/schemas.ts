@@ -1,4 +1,5 @@
 import Type, { type Static, type TSchema } from "typebox";
+import { WebhookRequestSchema, WebhookStatusSchema } from "../webhooks/schemas.js";
 
 const values = <T extends TSchema>(item: T) => Type.Optional(Type.Array(item, { minItems: 1, maxItems: 8 }));
 
@@ -111,6 +112,16 @@ export const TrainParamsSchema = Type.Object(
   { additionalProperties: false, title: "TrainParams" },
 );
 export type TrainParamsInput = Static<typeof TrainParamsSchema>;
+
+/** The body of POST /v1/jobs: the training parameters, and where to POST the job when it ends. */
+export const CreateJobSchema = Type.Object(
+  {
+    ...TrainParamsSchema.properties,
+    webhook: Type.Optional(WebhookRequestSchema),
+  },
+  { additionalProperties: false, title: "CreateJobRequest" },
+);
+export type CreateJobInput = Static<typeof CreateJobSchema>;
 /** Training parameters after defaults are applied (backbone and early stopping resolved). */
 export type TrainParams = Omit<TrainParamsInput, "earlyStopping"> & {
   backbone: string;
@@ -205,6 +216,7 @@ export const JobSchema = Type.Object(
     result: Type.Optional(Type.Unknown()),
     error: Type.Optional(ErrorInfo),
     warnings: Type.Optional(Type.Array(Type.String())),
+    webhook: Type.Optional(WebhookStatusSchema),
     stalled: Type.Optional(
       Type.Boolean({
         description:

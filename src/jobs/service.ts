@@ -3,6 +3,8 @@ import { DEFAULT_TENANT } from "../auth/tenant.js";
 import type { Context } from "../context.js";
 import { ConflictError, NotFoundError, UnprocessableError } from "../errors.js";
 import type { Queues } from "../queues.js";
+import { notifyWebhook } from "../webhooks/queue.js";
+import type { WebhookRequest } from "../webhooks/schemas.js";
 import { isTerminal, jobRecordSync } from "./record-sync.js";
 import type { JobRecord } from "./schemas.js";
 
@@ -20,18 +22,26 @@ export function newJobId(idempotencyKey?: string, tenant = DEFAULT_TENANT): stri
 /**
  * Records a job and puts it on the jobs queue, BullMQ job id = job id (so re-adding is a no-op). When the
  * id is already known (an idempotent retry), returns the existing record if it was made by the same
- * request, and refuses a different request under the same key.
+ * request, and refuses a different request under the same key. A `webhook` (already checked) is recorded
+ * as its URL and delivery state; its secret is stored apart from the record.
  *
  * @throws UnprocessableError `IDEMPOTENCY_KEY_REUSED` when the id's record was made by another request.
  */
 export async function enqueueJob(
   ctx: Context,
   queues: Queues,
-  job: Pick<JobRecord, "id" | "type" | "params" | "tenant">,
+  job: Pick<JobRecord, "id" | "type" | "params" | "tenant"> & { webhook?: WebhookRequest },
 ): Promise<{ record: JobRecord; created: boolean }> {
-  const fingerprint = requestFingerprint(job.type, job.params);
-  const record: JobRecord = { ...job, state: "queued", createdAt: new Date().toISOString(), history: [] };
-  const stored = await ctx.jobs.create(record, fingerprint);
+  const { webhook, ...fields } = job;
+  const fingerprint = requestFingerprint(job.type, job.params, webhook);
+  const record: JobRecord = {
+    ...fields,
+    state: "queued",
+    createdAt: new Date().toISOString(),
+    history: [],
+    ...(webhook ? { webhook: { url: webhook.url, state: "pending", attempts: [] } } : {}),
+  };
+  const stored = await ctx.jobs.create(record, fingerprint, webhook?.secret);
   if (!stored.created) {
     if (stored.fingerprint !== fingerprint) {
       throw new UnprocessableError(
@@ -62,8 +72,11 @@ async function addToQueue(queues: Queues, job: Pick<JobRecord, "id" | "type">): 
   );
 }
 
-/** SHA-256 of a job's type and parameters with sorted keys: equal for the same request, whatever the order. */
-function requestFingerprint(type: string, params: unknown): string {
+/**
+ * SHA-256 of a job's type, parameters (with sorted keys) and webhook: equal for the same request, whatever
+ * the order.
+ */
+function requestFingerprint(type: string, params: unknown, webhook?: WebhookRequest): string {
   const canonical = (v: unknown): unknown =>
     Array.isArray(v)
       ? v.map(canonical)
@@ -74,9 +87,9 @@ function requestFingerprint(type: string, params: unknown): string {
               .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
           )
         : v;
-  return createHash("sha256")
-    .update(JSON.stringify([type, canonical(params)]))
-    .digest("hex");
+  const parts: unknown[] = [type, canonical(params)];
+  if (webhook) parts.push([webhook.url, createHash("sha256").update(webhook.secret).digest("hex")]);
+  return createHash("sha256").update(JSON.stringify(parts)).digest("hex");
 }
 
 /**
@@ -105,7 +118,7 @@ export async function cancelJob(ctx: Context, queues: Queues, id: string): Promi
   if (bull && ["waiting", "delayed", "prioritized", "waiting-children"].includes(state)) {
     try {
       await bull.remove();
-      await jobRecordSync(ctx.jobs).cancel(id);
+      await jobRecordSync(ctx.jobs, notifyWebhook(ctx)).cancel(id);
       ctx.logger.info({ jobId: id }, "queued job cancelled");
       return (await ctx.jobs.get(id)) ?? record;
     } catch {

@@ -6,18 +6,23 @@ import type { JobRecord, JobState } from "./schemas.js";
 /** A cancel request outlives any job that could still read it, then expires. */
 const CANCEL_FLAG_SECONDS = 7 * 24 * 3600;
 
-/** SET the record if absent; then its request fingerprint and its index entry. 1 when created. */
+/**
+ * SET the record if absent; then its request fingerprint, its index entry and (when given) its webhook
+ * secret. 1 when created.
+ */
 const CREATE_ONCE = `
 if redis.call("SET", KEYS[1], ARGV[1], "NX") then
   redis.call("SET", KEYS[2], ARGV[2])
   redis.call("ZADD", KEYS[3], ARGV[3], ARGV[4])
+  if ARGV[5] ~= "" then redis.call("SET", KEYS[4], ARGV[5]) end
   return 1
 end
 return 0`;
 
 /**
  * Job records in Redis, beside BullMQ's own keys: one JSON value per job, a sorted set by creation time for
- * listing, and a cancel flag that a running worker polls.
+ * listing, a cancel flag that a running worker polls, and the webhook secret, kept apart from the record
+ * so that nothing that shows a record can show it.
  */
 export class JobStore {
   constructor(
@@ -34,24 +39,28 @@ export class JobStore {
   }
 
   /**
-   * Stores a new job record with the fingerprint of the request that made it, and indexes it, unless a
-   * record with its id exists: one Lua script, so that of two concurrent requests with one id exactly one
-   * creates the record. Returns the stored record, its request fingerprint, and whether it is `job`.
+   * Stores a new job record with the fingerprint of the request that made it (and its webhook secret, if
+   * any), and indexes it, unless a record with its id exists: one Lua script, so that of two concurrent
+   * requests with one id exactly one creates the record. Returns the stored record, its request
+   * fingerprint, and whether it is `job`.
    */
   async create(
     job: JobRecord,
     fingerprint = "",
+    webhookSecret = "",
   ): Promise<{ record: JobRecord; fingerprint: string; created: boolean }> {
     const created = await this.redis.eval(
       CREATE_ONCE,
-      3,
+      4,
       this.key(job.id),
       `${this.key(job.id)}:request`,
       this.indexKey,
+      `${this.key(job.id)}:webhook-secret`,
       JSON.stringify(job),
       fingerprint,
       Date.parse(job.createdAt),
       job.id,
+      webhookSecret,
     );
     if (created === 1) return { record: job, fingerprint, created: true };
     const [raw, stored] = await this.redis.mget(this.key(job.id), `${this.key(job.id)}:request`);
@@ -64,11 +73,22 @@ export class JobStore {
     return raw ? (JSON.parse(raw) as JobRecord) : undefined;
   }
 
-  /** Applies a patch to a record (read-modify-write; each record has one writer at a time). */
-  async update(id: string, patch: Partial<JobRecord>): Promise<JobRecord | undefined> {
+  /** The secret that signs the job's webhook deliveries, if it has a webhook. */
+  async webhookSecret(id: string): Promise<string | undefined> {
+    return (await this.redis.get(`${this.key(id)}:webhook-secret`)) ?? undefined;
+  }
+
+  /**
+   * Applies a patch to a record (read-modify-write; each record has one writer at a time), or the patch that
+   * `patch` computes from the current record. Returns the new record, or undefined when there is none.
+   */
+  async update(
+    id: string,
+    patch: Partial<JobRecord> | ((job: JobRecord) => Partial<JobRecord>),
+  ): Promise<JobRecord | undefined> {
     const job = await this.get(id);
     if (!job) return undefined;
-    const next = { ...job, ...patch };
+    const next = { ...job, ...(typeof patch === "function" ? patch(job) : patch) };
     await this.redis.set(this.key(id), JSON.stringify(next));
     return next;
   }

@@ -3,6 +3,7 @@ import fp from "fastify-plugin";
 import Type from "typebox";
 import type { Context } from "../context.js";
 import type { Queues } from "../queues.js";
+import { webhookQueue } from "../webhooks/queue.js";
 import { collectMetrics, predictLatency, queueSources, registry } from "./metrics.js";
 
 /*
@@ -10,7 +11,7 @@ import { collectMetrics, predictLatency, queueSources, registry } from "./metric
  * process) and those every live worker publishes to Redis. Also times every `/predict` request.
  */
 const plugin: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues }> = async (app, { ctx, queues }) => {
-  const sources = [queues.jobs, queues.ingest, queues.predict];
+  const sources = [queues.jobs, queues.ingest, queues.predict, webhookQueue(ctx)];
   for (const q of sources) queueSources.add(q);
   app.addHook("onClose", async () => {
     for (const q of sources) queueSources.delete(q);

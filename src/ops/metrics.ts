@@ -58,6 +58,14 @@ export const extractionRate = new Gauge({
   registers: [registry],
 });
 
+/** Webhook delivery attempts by result. */
+export const webhookDeliveries = new Counter({
+  name: "tls_webhook_deliveries_total",
+  help: "Webhook delivery attempts, by result: delivered (2xx), retry (failed, tried again), failed (the last attempt failed), refused (address not allowed)",
+  labelNames: ["result"] as const,
+  registers: [registry],
+});
+
 /** Queues whose job counts `tls_queue_jobs` reports at each scrape (the API's). */
 export const queueSources = new Set<{
   name: string;

@@ -11,6 +11,7 @@ import { type Context, createContext } from "../../src/context.js";
 import { createIngestWorker } from "../../src/datasets/ingest-worker.js";
 import { createLogger } from "../../src/logger.js";
 import { openQueues, type Queues } from "../../src/queues.js";
+import { createWebhookWorker } from "../../src/webhooks/worker.js";
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..", "..");
 
@@ -36,11 +37,12 @@ export interface Stack {
 /**
  * Builds the app in-process (not listening) with a unique prefix and data folder (a new temporary one, or
  * `dataDir`, which close() then leaves), and (unless `ingest` is false) an in-process ingestion worker on
- * the stack's queue, as a training worker process runs one.
+ * the stack's queue, as a training worker process runs one; likewise (unless `webhooks` is false) an
+ * in-process webhook delivery worker.
  */
 export async function startStack(
   env: Record<string, string> = {},
-  options: { ingest?: boolean; dataDir?: string } = {},
+  options: { ingest?: boolean; webhooks?: boolean; dataDir?: string } = {},
 ): Promise<Stack> {
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), "tls-test-")));
   const fullEnv: Record<string, string> = {
@@ -61,6 +63,8 @@ export async function startStack(
   await app.ready();
   const ingest: Worker | undefined =
     options.ingest === false ? undefined : createIngestWorker(ctx, ctx.logger, 1);
+  const webhooks: Worker | undefined =
+    options.webhooks === false ? undefined : createWebhookWorker(ctx, ctx.logger);
   const workers: WorkerProcess[] = [];
   return {
     app,
@@ -91,6 +95,7 @@ export async function startStack(
         if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill("SIGKILL");
       await Promise.all(workers.map((w) => w.exited));
       await ingest?.close();
+      await webhooks?.close();
       await app.close();
       await queues.jobs.obliterate({ force: true }).catch(() => undefined);
       await queues.predict.obliterate({ force: true }).catch(() => undefined);

@@ -53,6 +53,8 @@ test("after a job and 100 predictions /metrics parses and counts them", { timeou
     );
     assert.equal(sampleSum(m, "tls_model_cache_requests_total"), 100);
     assert.ok(sampleSum(m, "tls_queue_jobs", { queue: "jobs", state: "completed" }) >= 1);
+    const queues = new Set(m.find((f) => f.name === "tls_queue_jobs")?.samples.map((s) => s.labels.queue));
+    assert.deepEqual([...queues].sort(), ["ingest", "jobs", "predict", "webhooks"]);
     for (const role of ["train-worker", "predict-worker"]) {
       assert.ok(sampleSum(m, "process_resident_memory_bytes", { role }) > 0, `process metrics of ${role}`);
     }
