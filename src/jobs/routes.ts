@@ -12,8 +12,9 @@ import type { Queues } from "../queues.js";
 import { checkClassWeights } from "../training/class-weights.js";
 import { sweepConfigs } from "../training/sweep.js";
 import { checkWebhookUrl } from "../webhooks/address-check.js";
+import { parseLastEventId, streamJobEvents } from "./events.js";
 import { CreateJobSchema, type JobRecord, JobSchema, JobStateSchema, resolveTrainParams } from "./schemas.js";
-import { cancelJob, enqueueJob, isTerminal, newJobId } from "./service.js";
+import { cancelJob, enqueueJob, newJobId } from "./service.js";
 
 const Accepted = Type.Object({ id: Type.String(), state: JobStateSchema }, { title: "JobAccepted" });
 
@@ -139,14 +140,14 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
         tags: ["jobs"],
         operationId: "streamJobEvents",
         summary:
-          "Server-Sent Events: `progress` events carrying the job as GET /v1/jobs/:id returns it, then `end`",
+          "Server-Sent Events: `epoch` (one per epoch, the history entry), `progress` (the job as GET /v1/jobs/:id returns it, when it changed), then `end` ({id, state}); each has an `id:`, and a client that reconnects with `Last-Event-ID` resumes after it (epochs it has seen are not sent again)",
         params: idParams("job"),
         produces: ["text/event-stream"],
         response: { 200: Type.String(), ...errorResponses(404) },
       },
     },
     async (req, reply) => {
-      let job: JobRecord | undefined = await ownedJob(ctx, req, req.params.id);
+      const first = await ownedJob(ctx, req, req.params.id);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -158,34 +159,18 @@ export const jobRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Queues
       req.raw.on("close", () => {
         closed = true;
       });
-      let last = "";
-      let beat = Date.now();
       try {
-        await streamJob();
+        await streamJobEvents(res, {
+          first,
+          load: () => ctx.jobs.get(req.params.id),
+          cursor: parseLastEventId(req.headers["last-event-id"]),
+          stopped: () => closed || closing,
+        });
       } catch (err) {
         req.log.warn({ err: (err as Error).message }, "job event stream ended by an error");
         res.write(`event: error\ndata: ${JSON.stringify({ code: "REDIS_UNAVAILABLE" })}\n\n`);
       }
       res.end();
-
-      async function streamJob(): Promise<void> {
-        while (!closed && !closing && job) {
-          const json = JSON.stringify(job);
-          if (json !== last) {
-            res.write(`event: progress\ndata: ${json}\n\n`);
-            last = json;
-          } else if (Date.now() - beat > 15_000) {
-            res.write(": keep-alive\n\n");
-            beat = Date.now();
-          }
-          if (isTerminal(job.state)) {
-            res.write(`event: end\ndata: ${JSON.stringify({ id: job.id, state: job.state })}\n\n`);
-            break;
-          }
-          await new Promise((r) => setTimeout(r, 500));
-          job = await ctx.jobs.get(req.params.id);
-        }
-      }
     },
   );
 };

@@ -12,12 +12,13 @@ import { type Stack, startStack, type WorkerProcess, waitFor } from "../helpers/
 interface SseEvent {
   event: string;
   data: string;
+  id: string;
 }
 
 /** GETs an SSE stream with http.get and collects its events until the server ends it. */
-function readSse(url: string, timeoutMs: number) {
+function readSse(url: string, timeoutMs: number, headers: Record<string, string> = {}) {
   return new Promise<{ status: number; type: string; events: SseEvent[] }>((resolve, reject) => {
-    const req = http.get(url, (res) => {
+    const req = http.get(url, { headers }, (res) => {
       let text = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => {
@@ -35,7 +36,7 @@ function readSse(url: string, timeoutMs: number) {
                 .filter((l) => l.startsWith(`${name}: `))
                 .map((l) => l.slice(name.length + 2))
                 .join("\n");
-            return { event: field("event"), data: field("data") };
+            return { event: field("event"), data: field("data"), id: field("id") };
           });
         resolve({ status: res.statusCode ?? 0, type: String(res.headers["content-type"]), events });
       });
@@ -104,13 +105,19 @@ describe("jobs with a train worker", () => {
     const names = sse.events.map((e) => e.event);
     assert.ok(names.length >= 3, `progress, progress, end at least: ${names.join(",")}`);
     assert.ok(
-      names.slice(0, -1).every((n) => n === "progress"),
+      names.slice(0, -1).every((n) => n === "progress" || n === "epoch"),
       names.join(","),
     );
     assert.equal(names.at(-1), "end");
     assert.deepEqual(JSON.parse(sse.events.at(-1)!.data), { id, state: "completed" });
-
-    const progress = sse.events.slice(0, -1).map((e) => JSON.parse(e.data));
+    const seqs = sse.events.map((e) => Number(e.id.split(".")[1]));
+    assert.deepEqual(
+      seqs,
+      [...seqs.keys()].map((i) => i + 1),
+      "every event has an id, in order",
+    );
+    const epochs = sse.events.filter((e) => e.event === "epoch");
+    const progress = sse.events.filter((e) => e.event === "progress").map((e) => JSON.parse(e.data));
     const states = progress.map((p) => p.state as string);
     assert.ok(progress.every((p) => p.id === id && p.type === "train"));
     assert.deepEqual(
@@ -123,6 +130,11 @@ describe("jobs with a train worker", () => {
     assert.equal(last.state, "completed");
     assert.deepEqual(last, await job(id), "the last progress event is the job as GET returns it");
     assert.equal(last.history.length, 2);
+    assert.deepEqual(
+      epochs.map((e) => JSON.parse(e.data)),
+      last.history,
+      "one `epoch` event per epoch, each the history entry",
+    );
     for (const p of progress.filter((q) => q.progress)) {
       assert.ok(p.progress.percent >= 0 && p.progress.percent <= 100, JSON.stringify(p.progress));
     }
@@ -130,8 +142,17 @@ describe("jobs with a train worker", () => {
     const done = await readSse(`${base}/v1/jobs/${id}/events`, 10_000);
     assert.deepEqual(
       done.events.map((e) => e.event),
-      ["progress", "end"],
-      "a finished job's stream is its record, then end",
+      ["epoch", "epoch", "progress", "end"],
+      "a finished job's stream replays its epochs, then its record, then end",
     );
+    const resumed = await readSse(`${base}/v1/jobs/${id}/events`, 10_000, {
+      "last-event-id": epochs.at(-1)!.id,
+    });
+    assert.deepEqual(
+      resumed.events.map((e) => e.event),
+      ["progress", "end"],
+      "a client that resumes after the last epoch does not get the epochs again",
+    );
+    assert.ok(Number(resumed.events[0].id.split(".")[1]) > Number(epochs.at(-1)!.id.split(".")[1]));
   });
 });
