@@ -15,7 +15,8 @@ const MAX_RETRY_MS = 5_000;
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
-const EPOCH_COLUMNS: Column[] = [
+/** Columns of the epoch table (`train --follow`, `jobs get`). */
+export const EPOCH_COLUMNS: Column[] = [
   { header: "EPOCH", right: true },
   { header: "LOSS", right: true },
   { header: "ACCURACY", right: true },
@@ -26,6 +27,18 @@ const EPOCH_COLUMNS: Column[] = [
 const EPOCH_WIDTHS = [5, 8, 8, 8, 8, 7];
 
 type BarPayload = { label: string; rate?: number; eta?: number | null; etaAt: number };
+
+/** One row of the epoch table. */
+export function epochCells(e: EpochRecord): string[] {
+  return [
+    String(e.epoch),
+    fixed(e.loss),
+    percent(e.accuracy),
+    fixed(e.valLoss),
+    percent(e.valAccuracy),
+    e.seconds.toFixed(1),
+  ];
+}
 
 /** A job's stream as it is followed: the bar, the epochs already shown, the last state. */
 class JobWatch {
@@ -111,15 +124,7 @@ class JobWatch {
         ),
       );
     }
-    const cells = [
-      String(e.epoch),
-      fixed(e.loss),
-      percent(e.accuracy),
-      fixed(e.valLoss),
-      percent(e.valAccuracy),
-      e.seconds.toFixed(1),
-    ];
-    lines.push(row(cells, EPOCH_WIDTHS, EPOCH_COLUMNS));
+    lines.push(row(epochCells(e), EPOCH_WIDTHS, EPOCH_COLUMNS));
     out.print(...lines);
   }
 }

@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { type Command, Option } from "commander";
 import type { JobRecord } from "../jobs/schemas.js";
 import { UsageError } from "./errors.js";
-import { followJob } from "./follow.js";
-import { fixed, formatDuration, type Paint, paintState, percent, shortTime, table } from "./format.js";
+import { EPOCH_COLUMNS, epochCells, followJob } from "./follow.js";
+import { formatDuration, type Paint, paintState, shortTime, table } from "./format.js";
 import { intArg, numberArg, type RuntimeOf, seg } from "./runtime.js";
 
 const JOB_STATES = ["queued", "running", "completed", "failed", "cancelled"];
@@ -176,27 +176,7 @@ export function jobSummary(job: JobRecord, p: Paint): string[] {
     );
   }
   if (job.history?.length) {
-    lines.push(
-      ...table(
-        [
-          { header: "EPOCH", right: true },
-          { header: "LOSS", right: true },
-          { header: "ACCURACY", right: true },
-          { header: "VAL LOSS", right: true },
-          { header: "VAL ACC", right: true },
-          { header: "SECONDS", right: true },
-        ],
-        job.history.map((e) => [
-          String(e.epoch),
-          fixed(e.loss),
-          percent(e.accuracy),
-          fixed(e.valLoss),
-          percent(e.valAccuracy),
-          e.seconds.toFixed(1),
-        ]),
-        p,
-      ).map((l) => `  ${l}`),
-    );
+    lines.push(...table(EPOCH_COLUMNS, job.history.map(epochCells), p).map((l) => `  ${l}`));
   }
   if (job.modelId) lines.push(`  model ${p.bold(job.modelId)}`);
   if (job.error) lines.push(`  ${p.red("error:")} ${job.error.code}: ${job.error.message}`);

@@ -2,6 +2,7 @@ import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Command } from "commander";
 import { glob, isDynamicPattern } from "tinyglobby";
+import { imageMediaType } from "../lib/media-types.js";
 import type { ModelManifest, Prediction } from "../models/schemas.js";
 import { ApiError, PartialFailure, UsageError } from "./errors.js";
 import { type Column, row } from "./format.js";
@@ -9,16 +10,6 @@ import { intArg, type Runtime, type RuntimeOf, seg } from "./runtime.js";
 
 /** Images per predict request (the server takes up to 64). */
 const DEFAULT_CHUNK = 16;
-
-const MEDIA_TYPES: Record<string, string> = {
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".png": "image/png",
-  ".webp": "image/webp",
-  ".gif": "image/gif",
-  ".tif": "image/tiff",
-  ".tiff": "image/tiff",
-};
 
 interface Result {
   predictions: Prediction[];
@@ -174,7 +165,7 @@ async function predictChunk(
   const unreadable = new Map<string, Outcome>();
   for (const file of files) {
     try {
-      const type = MEDIA_TYPES[path.extname(file).toLowerCase()] ?? "application/octet-stream";
+      const type = imageMediaType(file);
       form.append("image", new Blob([await readFile(file)], { type }), path.basename(file));
       readable.push(file);
     } catch (err) {

@@ -21,22 +21,13 @@ import { PageOf, PageQuery, paginate } from "../http/pagination.js";
 import { errorResponses, idParams } from "../http/schemas.js";
 import { enqueueIngest } from "../jobs/service.js";
 import { assertRoomFor } from "../lib/disk.js";
+import { IMAGE_MEDIA_TYPES, imageMediaType } from "../lib/media-types.js";
 import type { Queues } from "../queues.js";
 import { sniffFormat } from "./archive.js";
 import { isImagePath } from "./layout.js";
 import { datasetOf } from "./owned.js";
 import { DatasetReportSchema } from "./report.js";
 import { DatasetListItemSchema, DatasetSchema } from "./schemas.js";
-
-const MEDIA_TYPES: Record<string, string> = {
-  ".jpg": "image/jpeg",
-  ".jpeg": "image/jpeg",
-  ".png": "image/png",
-  ".webp": "image/webp",
-  ".gif": "image/gif",
-  ".tif": "image/tiff",
-  ".tiff": "image/tiff",
-};
 
 /** Disk an upload needs while it is ingested, per byte of archive: the archive itself and the image pack. */
 const UPLOAD_SPACE_FACTOR = 2;
@@ -171,7 +162,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
         tags: ["datasets"],
         operationId: "getDatasetImage",
         summary: "One image of a ready dataset, by its path in the archive",
-        produces: Object.values(MEDIA_TYPES).filter((t, i, all) => all.indexOf(t) === i),
+        produces: Object.values(IMAGE_MEDIA_TYPES).filter((t, i, all) => all.indexOf(t) === i),
         params: Type.Object({
           id: idParams("ds").properties.id,
           "*": Type.String({ minLength: 1, maxLength: 1024 }),
@@ -191,7 +182,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox<{ ctx: Context; queues: Qu
       if (!exists?.isFile() || (end !== undefined && end >= exists.size))
         throw new NotFoundError("image", rel);
       return reply
-        .header("content-type", MEDIA_TYPES[path.extname(rel).toLowerCase()] ?? "application/octet-stream")
+        .header("content-type", imageMediaType(rel))
         .header("cache-control", "private, max-age=3600")
         .send(createReadStream(file, { start, end }));
     },
