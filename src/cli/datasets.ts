@@ -2,9 +2,10 @@ import type { Command } from "commander";
 import type { Dataset, DatasetListItem } from "../datasets/schemas.js";
 import { sleep } from "./api.js";
 import { EndedError } from "./errors.js";
-import { formatBytes, formatDuration, type Paint, paintState, plural, shortTime, table } from "./format.js";
+import { formatBytes, formatDuration, type Paint, paintState, plural, shortTime } from "./format.js";
 import { onInterrupt } from "./interrupt.js";
-import { intArg, type Runtime, type RuntimeOf, seg } from "./runtime.js";
+import { addListAndGet, addRemove } from "./resource.js";
+import { type Runtime, type RuntimeOf, seg } from "./runtime.js";
 import { multipartBody, uploadSource } from "./upload.js";
 
 /** How often `--wait` asks for the dataset's state. */
@@ -29,62 +30,35 @@ export function registerDatasets(program: Command, runtimeOf: RuntimeOf): void {
       await push(runtimeOf(cmd), target, opts);
     });
 
-  datasets
-    .command("list")
-    .description("list datasets, newest first (all pages unless --limit)")
-    .option("--limit <n>", "at most this many", intArg(1))
-    .action(async (opts: { limit?: number }, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      const rows: DatasetListItem[] = [];
-      for await (const d of api.list<DatasetListItem>("/v1/datasets", {}, opts.limit)) {
-        out.record(d);
-        rows.push(d);
-      }
-      if (rows.length === 0) return out.print("no datasets");
-      out.print(
-        ...table(
-          [
-            { header: "ID" },
-            { header: "NAME" },
-            { header: "STATE" },
-            { header: "IMAGES", right: true },
-            { header: "CLASSES", right: true },
-            { header: "CREATED" },
-          ],
-          rows.map((d) => [
-            d.id,
-            d.name,
-            paintState(out.paint, d.state),
-            String(imagesOf(d)),
-            String(d.classes.length),
-            shortTime(d.createdAt),
-          ]),
-          out.paint,
-        ),
-      );
-    });
-
-  datasets
-    .command("get")
-    .description("show a dataset: state, classes, splits, rejected files")
-    .argument("<datasetId>")
-    .action(async (id: string, _opts: object, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      const d = await api.get<Dataset>(`/v1/datasets/${seg(id)}`);
-      out.record(d);
-      out.print(...datasetSummary(d, out.paint));
-    });
-
-  datasets
-    .command("rm")
-    .description("delete a dataset and its files (refused while a job needs it)")
-    .argument("<datasetId>")
-    .action(async (id: string, _opts: object, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      await api.request("DELETE", `/v1/datasets/${seg(id)}`, { retry: true });
-      out.record({ id, deleted: true });
-      out.print(`deleted dataset ${id}`);
-    });
+  addListAndGet<Dataset, DatasetListItem>(datasets, runtimeOf, {
+    plural: "datasets",
+    path: "/v1/datasets",
+    idName: "datasetId",
+    getDescription: "show a dataset: state, classes, splits, rejected files",
+    columns: [
+      { header: "ID" },
+      { header: "NAME" },
+      { header: "STATE" },
+      { header: "IMAGES", right: true },
+      { header: "CLASSES", right: true },
+      { header: "CREATED" },
+    ],
+    row: (d, paint) => [
+      d.id,
+      d.name,
+      paintState(paint, d.state),
+      String(imagesOf(d)),
+      String(d.classes.length),
+      shortTime(d.createdAt),
+    ],
+    summary: datasetSummary,
+  });
+  addRemove(datasets, runtimeOf, {
+    noun: "dataset",
+    path: "/v1/datasets",
+    idName: "datasetId",
+    description: "delete a dataset and its files (refused while a job needs it)",
+  });
 }
 
 /** Total images of a dataset over its splits. */

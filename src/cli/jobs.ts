@@ -4,6 +4,7 @@ import type { JobRecord } from "../jobs/schemas.js";
 import { UsageError } from "./errors.js";
 import { EPOCH_COLUMNS, epochCells, followJob } from "./follow.js";
 import { formatDuration, type Paint, paintState, shortTime, table } from "./format.js";
+import { addListAndGet } from "./resource.js";
 import { intArg, numberArg, type RuntimeOf, seg } from "./runtime.js";
 
 const JOB_STATES = ["queued", "running", "completed", "failed", "cancelled"];
@@ -81,57 +82,33 @@ export function registerJobs(program: Command, runtimeOf: RuntimeOf): void {
 
   const jobs = program.command("jobs").description("follow and manage training and batch prediction jobs");
 
-  jobs
-    .command("list")
-    .description("list jobs, newest first (all pages unless --limit)")
-    .addOption(new Option("--state <state>", "only jobs in this state").choices(JOB_STATES))
-    .addOption(new Option("--type <type>", "only jobs of this type").choices(["train", "predict"]))
-    .option("--limit <n>", "at most this many", intArg(1))
-    .action(async (opts: { state?: string; type?: string; limit?: number }, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      const rows: JobRecord[] = [];
-      for await (const j of api.list<JobRecord>(
-        "/v1/jobs",
-        { state: opts.state, type: opts.type },
-        opts.limit,
-      )) {
-        out.record(j);
-        rows.push(j);
-      }
-      if (rows.length === 0) return out.print("no jobs");
-      out.print(
-        ...table(
-          [
-            { header: "ID" },
-            { header: "TYPE" },
-            { header: "STATE" },
-            { header: "PROGRESS", right: true },
-            { header: "MODEL" },
-            { header: "CREATED" },
-          ],
-          rows.map((j) => [
-            j.id,
-            j.type,
-            paintState(out.paint, j.state),
-            j.progress ? `${j.progress.percent.toFixed(0)}%` : "-",
-            j.modelId ?? "-",
-            shortTime(j.createdAt),
-          ]),
-          out.paint,
-        ),
-      );
-    });
-
-  jobs
-    .command("get")
-    .description("show a job: state, progress, epochs, model or error")
-    .argument("<jobId>")
-    .action(async (id: string, _opts: object, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      const job = await api.get<JobRecord>(`/v1/jobs/${seg(id)}`);
-      out.record(job);
-      out.print(...jobSummary(job, out.paint));
-    });
+  addListAndGet<JobRecord>(jobs, runtimeOf, {
+    plural: "jobs",
+    path: "/v1/jobs",
+    idName: "jobId",
+    getDescription: "show a job: state, progress, epochs, model or error",
+    filters: [
+      new Option("--state <state>", "only jobs in this state").choices(JOB_STATES),
+      new Option("--type <type>", "only jobs of this type").choices(["train", "predict"]),
+    ],
+    columns: [
+      { header: "ID" },
+      { header: "TYPE" },
+      { header: "STATE" },
+      { header: "PROGRESS", right: true },
+      { header: "MODEL" },
+      { header: "CREATED" },
+    ],
+    row: (j, paint) => [
+      j.id,
+      j.type,
+      paintState(paint, j.state),
+      j.progress ? `${j.progress.percent.toFixed(0)}%` : "-",
+      j.modelId ?? "-",
+      shortTime(j.createdAt),
+    ],
+    summary: jobSummary,
+  });
 
   jobs
     .command("follow")

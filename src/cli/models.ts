@@ -9,70 +9,44 @@ import type { ModelManifest } from "../models/schemas.js";
 import { CliError, ExitCode, UsageError } from "./errors.js";
 import { fixed, formatBytes, formatDuration, type Paint, percent, shortTime, table } from "./format.js";
 import { onInterrupt } from "./interrupt.js";
-import { intArg, type Runtime, type RuntimeOf, seg } from "./runtime.js";
+import { addListAndGet, addRemove } from "./resource.js";
+import { type Runtime, type RuntimeOf, seg } from "./runtime.js";
 
 /** `transfer models list|get|rm|export`. */
 export function registerModels(program: Command, runtimeOf: RuntimeOf): void {
   const models = program.command("models").description("inspect, export and delete trained models");
 
-  models
-    .command("list")
-    .description("list models, newest first (all pages unless --limit)")
-    .option("--limit <n>", "at most this many", intArg(1))
-    .action(async (opts: { limit?: number }, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      const rows: ModelManifest[] = [];
-      for await (const m of api.list<ModelManifest>("/v1/models", {}, opts.limit)) {
-        out.record(m);
-        rows.push(m);
-      }
-      if (rows.length === 0) return out.print("no models");
-      out.print(
-        ...table(
-          [
-            { header: "ID" },
-            { header: "DATASET" },
-            { header: "BACKBONE" },
-            { header: "CLASSES", right: true },
-            { header: "ACCURACY", right: true },
-            { header: "ON" },
-            { header: "CREATED" },
-          ],
-          rows.map((m) => [
-            m.id,
-            m.datasetId,
-            m.backbone,
-            String(m.classes.length),
-            percent(m.metrics?.accuracy),
-            m.metrics?.split ?? "-",
-            shortTime(m.createdAt),
-          ]),
-          out.paint,
-        ),
-      );
-    });
-
-  models
-    .command("get")
-    .description("show a model: classes, metrics per class, calibration, unknown rule")
-    .argument("<modelId>")
-    .action(async (id: string, _opts: object, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      const m = await api.get<ModelManifest>(`/v1/models/${seg(id)}`);
-      out.record(m);
-      out.print(...modelSummary(m, out.paint));
-    });
-
-  models
-    .command("rm")
-    .description("delete a model")
-    .argument("<modelId>")
-    .action(async (id: string, _opts: object, cmd: Command) => {
-      const { api, out } = runtimeOf(cmd);
-      await api.request("DELETE", `/v1/models/${seg(id)}`, { retry: true });
-      out.record({ id, deleted: true });
-      out.print(`deleted model ${id}`);
-    });
+  addListAndGet<ModelManifest>(models, runtimeOf, {
+    plural: "models",
+    path: "/v1/models",
+    idName: "modelId",
+    getDescription: "show a model: classes, metrics per class, calibration, unknown rule",
+    columns: [
+      { header: "ID" },
+      { header: "DATASET" },
+      { header: "BACKBONE" },
+      { header: "CLASSES", right: true },
+      { header: "ACCURACY", right: true },
+      { header: "ON" },
+      { header: "CREATED" },
+    ],
+    row: (m) => [
+      m.id,
+      m.datasetId,
+      m.backbone,
+      String(m.classes.length),
+      percent(m.metrics?.accuracy),
+      m.metrics?.split ?? "-",
+      shortTime(m.createdAt),
+    ],
+    summary: modelSummary,
+  });
+  addRemove(models, runtimeOf, {
+    noun: "model",
+    path: "/v1/models",
+    idName: "modelId",
+    description: "delete a model",
+  });
 
   models
     .command("export")

@@ -453,6 +453,12 @@ describe("transfer CLI (npx transfer) against a real stack", { timeout: 600_000 
     );
     const one = await npx(["models", "list", "--limit", "1", "--json"]);
     assert.equal(lines(one).length, 1, show(one));
+    const cancelled = await npx(["jobs", "list", "--state", "cancelled", "--json"]);
+    assert.deepEqual(
+      lines(cancelled).map((j) => j.state),
+      ["cancelled"],
+      "--state filters on the server",
+    );
   });
 
   it("exit codes: 1 with the API's code, 4 when unreachable, 2 for bad usage", async () => {
