@@ -144,7 +144,8 @@ test("a predict worker killed with predictions in hand: their requests are 503 P
     const warm = await predict();
     assert.equal(warm.status, 200, "the worker has its model loaded");
     const answered: { status: number; code?: string; retryAfter?: string; at: number }[] = [];
-    const answers = Array.from({ length: 4 }, () =>
+    // MAX_QUEUED of them: none can be refused as PREDICT_BUSY, however slowly the worker takes them.
+    const answers = Array.from({ length: MAX_QUEUED }, () =>
       predict().then((res) => {
         answered.push({
           status: res.status,
