@@ -155,6 +155,19 @@ export class BackboneRegistry {
     return p;
   }
 
+  /**
+   * The TF.js artifacts of a `tfjs-layers` backbone and their hash: the float weights' (an int8 backbone's
+   * session hash also covers its quantization). A 422 for an unknown id; an error for other formats.
+   */
+  async tfjsArtifacts(
+    id: string,
+  ): Promise<{ manifest: BackboneManifest; artifacts: tf.io.ModelArtifacts; hash: string }> {
+    const manifest = await this.manifest(id);
+    if (manifest.format !== "tfjs-layers") throw new Error(`backbone ${id} is not a tfjs-layers model`);
+    const { dir } = (await this.scan()).get(id)!;
+    return { manifest, ...(await this.artifactsOf(manifest, dir)) };
+  }
+
   /** Releases every open session. */
   async close(): Promise<void> {
     const all = [...this.loaded.values()];
@@ -224,19 +237,28 @@ export class BackboneRegistry {
       const hash = sha256(await readFile(file), m.featureOutput);
       return this.onnxRun(m, file, hash, spec);
     }
+    const { artifacts, hash } = await this.artifactsOf(m, dir);
+    if (m.format === "tfjs-graph" || m.compileToOnnx === false) {
+      if (m.pooledLayers?.length)
+        throw new Error(`backbone ${m.id}: pooledLayers needs a tfjs-layers model compiled to ONNX`);
+      return { manifest: m, hash, artifacts, format: m.format, spec };
+    }
+    const onnxFile = await this.compiled(m, artifacts, hash);
+    return this.onnxRun(m, onnxFile, hash, { ...spec, inputName: "input", outputName: "features" });
+  }
+
+  /** A TF.js backbone's artifacts (built in, a file beside its manifest, or a URL) and their hash. */
+  private async artifactsOf(
+    m: BackboneManifest,
+    dir: string | undefined,
+  ): Promise<{ artifacts: tf.io.ModelArtifacts; hash: string }> {
     const artifacts = m.model.startsWith("nsfwjs:")
       ? nsfwjsArtifacts(m.model.slice("nsfwjs:".length) as NsfwjsModelName)
       : await loadTfjsArtifacts(isUrl(m.model) ? m.model : path.resolve(dir ?? ".", m.model));
     const weights = new Uint8Array(artifacts.weightData as ArrayBuffer);
     const pooled = m.pooledLayers?.length ? `+pool:${m.pooledLayers.join(",")}` : "";
     const hash = sha256(JSON.stringify(artifacts.modelTopology), weights, m.featureOutput + pooled, m.format);
-    if (m.format === "tfjs-graph" || m.compileToOnnx === false) {
-      if (pooled)
-        throw new Error(`backbone ${m.id}: pooledLayers needs a tfjs-layers model compiled to ONNX`);
-      return { manifest: m, hash, artifacts, format: m.format, spec };
-    }
-    const onnxFile = await this.compiled(m, artifacts, hash);
-    return this.onnxRun(m, onnxFile, hash, { ...spec, inputName: "input", outputName: "features" });
+    return { artifacts, hash };
   }
 
   private async onnxRun(

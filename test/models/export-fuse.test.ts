@@ -3,7 +3,9 @@
  * (Softmax before opset 13) with 4-D features that need flattening and a second output that must go, an IR 3
  * model (initializers are also graph inputs), and its refusals (opset before 7, a missing feature output, a
  * TF.js backbone). Each fused file passes ONNX's checker and gives, under ONNX Runtime, the head's
- * probabilities on the backbone's own features.
+ * probabilities on the backbone's own features. The TF.js export on a small layers model with pooled layers
+ * (probabilities of the head on the features as the ONNX compiler assembles them), and its refusals (no such
+ * layer, features of another size, backbones that are not tfjs-layers).
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -17,7 +19,9 @@ import * as ort from "onnxruntime-node";
 import { BackboneRegistry } from "../../src/backbones/registry.js";
 import { UnprocessableError } from "../../src/errors.js";
 import { Rng } from "../../src/lib/rng.js";
+import { initTfjs, tf } from "../../src/lib/tfjs.js";
 import { type DenseHead, fuseBackboneAndHead, OnnxExporter } from "../../src/models/export.js";
+import { buildTfjsModel, TfjsExporter } from "../../src/models/export-tfjs.js";
 import type { ModelManifest } from "../../src/models/schemas.js";
 import { ModelStore } from "../../src/models/store.js";
 import { DenseHeadPredictor } from "../../src/training/head-predictor.js";
@@ -191,34 +195,42 @@ describe("fuseBackboneAndHead", () => {
   });
 });
 
-describe("OnnxExporter", () => {
-  it("answers 422 EXPORT_UNSUPPORTED for a backbone that runs on TF.js", async () => {
-    const backbonesDir = path.join(dir, "backbones");
-    await mkdir(path.join(backbonesDir, "graph"), { recursive: true });
+const PREPROCESSING = {
+  inputSize: 8,
+  resizeShorter: 8,
+  layout: "NHWC",
+  scale: 1,
+  mean: [0, 0, 0],
+  std: [1, 1, 1],
+};
+
+/** A registry of user backbones (one folder each, a manifest and no model file) in `dir/<name>`. */
+async function registryOf(name: string, backbones: { id: string; format: string }[]) {
+  const backbonesDir = path.join(dir, name);
+  for (const b of backbones) {
+    await mkdir(path.join(backbonesDir, b.id), { recursive: true });
     await writeFile(
-      path.join(backbonesDir, "graph", "manifest.json"),
+      path.join(backbonesDir, b.id, "manifest.json"),
       JSON.stringify({
-        id: "graph_net",
-        format: "tfjs-graph",
-        model: "model.json",
-        preprocessing: {
-          inputSize: 8,
-          resizeShorter: 8,
-          layout: "NHWC",
-          scale: 1,
-          mean: [0, 0, 0],
-          std: [1, 1, 1],
-        },
+        ...b,
+        model: b.format === "onnx" ? "model.onnx" : "model.json",
+        preprocessing: PREPROCESSING,
         featureOutput: "out",
         featureDim: 4,
       }),
     );
-    const registry = new BackboneRegistry({
-      backbonesDir,
-      cacheDir: path.join(dir, "cache"),
-      defaultId: "mobilenet_v2",
-      runtime: { executionProvider: "cpu", threads: 1 },
-    });
+  }
+  return new BackboneRegistry({
+    backbonesDir,
+    cacheDir: path.join(dir, "cache"),
+    defaultId: "mobilenet_v2",
+    runtime: { executionProvider: "cpu", threads: 1 },
+  });
+}
+
+describe("OnnxExporter", () => {
+  it("answers 422 EXPORT_UNSUPPORTED for a backbone that runs on TF.js", async () => {
+    const registry = await registryOf("backbones", [{ id: "graph_net", format: "tfjs-graph" }]);
     const exporter = new OnnxExporter({ models: new ModelStore(path.join(dir, "models")), registry });
     const model = { id: "mdl_graph", backbone: "graph_net" } as ModelManifest;
     await assert.rejects(
@@ -229,5 +241,120 @@ describe("OnnxExporter", () => {
         err.code === "EXPORT_UNSUPPORTED" &&
         /graph_net/.test(err.message),
     );
+  });
+});
+
+describe("TF.js export", () => {
+  /** A functional model on `[N, 4, 4, 2]`: conv `c1` [4,4,3], conv `c2` [2,2,5] (stride 2), `feat` = its flattening. */
+  function tinyLayersModel(): tf.LayersModel {
+    const input = tf.input({ shape: [4, 4, 2] });
+    const c1 = tf.layers.conv2d({
+      filters: 3,
+      kernelSize: 3,
+      padding: "same",
+      activation: "relu",
+      name: "c1",
+    });
+    const c2 = tf.layers.conv2d({ filters: 5, kernelSize: 2, strides: 2, name: "c2" });
+    const h1 = c1.apply(input) as tf.SymbolicTensor;
+    const h2 = c2.apply(h1) as tf.SymbolicTensor;
+    const feat = tf.layers.flatten({ name: "feat" }).apply(h2) as tf.SymbolicTensor;
+    const out = tf.layers.dense({ units: 2, name: "top" }).apply(feat) as tf.SymbolicTensor;
+    return tf.model({ inputs: input, outputs: out });
+  }
+
+  async function artifactsOf(model: tf.LayersModel): Promise<tf.io.ModelArtifacts> {
+    let artifacts: tf.io.ModelArtifacts | undefined;
+    await model.save(
+      tf.io.withSaveHandler(async (a) => {
+        artifacts = a;
+        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(a) };
+      }),
+    );
+    return artifacts!;
+  }
+
+  it("features, then the pooled layers in order, into the head: the head's probabilities", {
+    timeout: 60_000,
+  }, async () => {
+    await initTfjs();
+    const rng = new Rng(7);
+    const backbone = tinyLayersModel();
+    const artifacts = await artifactsOf(backbone);
+    const head = randomHead(rng, 20 + 5 + 3, 6, 3);
+    const files = await buildTfjsModel(artifacts, {
+      featureOutput: "feat",
+      pooledLayers: ["c2", "c1"],
+      head,
+      metadata: { classes: ["a", "b", "c"], modelId: "mdl_x" },
+      name: "mdl_x",
+    });
+    const json = JSON.parse(files.modelJson);
+    assert.deepEqual(json.userDefinedMetadata, { classes: ["a", "b", "c"], modelId: "mdl_x" });
+    assert.deepEqual(json.weightsManifest[0].paths, ["weights.bin"]);
+    const w = files.weightsBin;
+    const exported = await tf.loadLayersModel(
+      tf.io.fromMemory({
+        modelTopology: json.modelTopology,
+        weightSpecs: json.weightsManifest[0].weights,
+        weightData: w.buffer.slice(w.byteOffset, w.byteOffset + w.byteLength) as ArrayBuffer,
+      }),
+    );
+    const n = 3;
+    const image = tf.randomUniform([n, 4, 4, 2], -1, 1, "float32", 11);
+    // The features as the ONNX compiler assembles them: the output layer's values, then each pooled layer's mean.
+    const probe = tf.model({
+      inputs: backbone.inputs,
+      outputs: ["feat", "c2", "c1"].map((l) => backbone.getLayer(l).output as tf.SymbolicTensor),
+    });
+    const features = tf.tidy(() => {
+      const [feat, c2, c1] = probe.predict(image) as tf.Tensor[];
+      return tf.concat([feat, c2.mean([1, 2]), c1.mean([1, 2])], 1);
+    });
+    const expected = new DenseHeadPredictor(head.w1, head.b1, head.w2, head.b2).predictProba(
+      (await features.data()) as Float32Array,
+      n,
+    );
+    const got = (await (exported.predict(image) as tf.Tensor).data()) as Float32Array;
+    assert.equal(got.length, n * 3);
+    for (let i = 0; i < expected.length; i++) {
+      assert.ok(Math.abs(got[i] - expected[i]) < 1e-5, `probability ${i}: ${got[i]} vs ${expected[i]}`);
+    }
+    exported.dispose();
+    backbone.dispose();
+  });
+
+  it("refuses a missing layer and features of another size", async () => {
+    await initTfjs();
+    const artifacts = await artifactsOf(tinyLayersModel());
+    const unsupported = (err: unknown) =>
+      err instanceof UnprocessableError && err.code === "EXPORT_UNSUPPORTED";
+    const build = (featureOutput: string, d: number) =>
+      buildTfjsModel(artifacts, {
+        featureOutput,
+        head: randomHead(new Rng(1), d, 2, 2),
+        metadata: {},
+        name: "m",
+      });
+    await assert.rejects(build("nothere", 20), unsupported);
+    await assert.rejects(build("feat", 21), unsupported);
+  });
+
+  it("answers 422 EXPORT_UNSUPPORTED for backbones that are not tfjs-layers", async () => {
+    const registry = await registryOf("backbones-tfjs", [
+      { id: "graph_net", format: "tfjs-graph" },
+      { id: "onnx_net", format: "onnx" },
+    ]);
+    const exporter = new TfjsExporter({ models: new ModelStore(path.join(dir, "models")), registry });
+    for (const backbone of ["graph_net", "onnx_net"]) {
+      await assert.rejects(
+        exporter.file({ id: "mdl_x", backbone } as ModelManifest),
+        (err: unknown) =>
+          err instanceof UnprocessableError &&
+          err.statusCode === 422 &&
+          err.code === "EXPORT_UNSUPPORTED" &&
+          err.message.includes(backbone),
+      );
+    }
   });
 });

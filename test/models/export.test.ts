@@ -2,11 +2,13 @@
  * GET /v1/models/:id/export?format=onnx on a model a real train worker trained on photos of 4 classes (with
  * AUTH on, so that another tenant can ask too): the file passes ONNX's own checker (Python), carries the
  * model's classes and preprocessing in its metadata, and under plain ONNX Runtime gives, on 40 photos not
- * used for training, the probabilities that POST /predict (a real predict worker) gives.
+ * used for training, the probabilities that POST /predict (a real predict worker) gives. With format=tfjs, a
+ * .tar.gz of one TF.js layers model with the same metadata, which TF.js (the project's backend) loads from
+ * memory and which gives the same probabilities on the same photos.
  */
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { after, before, it } from "node:test";
@@ -14,9 +16,11 @@ import { promisify } from "node:util";
 import onnxProto from "onnx-proto";
 import * as ort from "onnxruntime-node";
 import request from "supertest";
+import * as tar from "tar";
 import { type PhotoClass, photoDatasetZip, photoVariants } from "../../scripts/lib/photos.js";
 import type { Preprocessing } from "../../src/backbones/manifest.js";
 import { preprocessImage } from "../../src/backbones/preprocess.js";
+import { initTfjs, tf } from "../../src/lib/tfjs.js";
 import { assertError } from "../helpers/archives.js";
 import { type Stack, startStack, type WorkerProcess, waitFor } from "../helpers/stack.js";
 
@@ -45,6 +49,64 @@ function download(key: string, url: string) {
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => done(null, Buffer.concat(chunks)));
     });
+}
+
+/** What /predict answers, all classes, no unknown rule. */
+type Prediction = { label: string; probability: number }[];
+let reference: Promise<{ photos: Buffer[]; predicted: Prediction[] }> | undefined;
+
+/** 40 photos not used for training and /predict's answer for each, asked once for all the tests. */
+function photosAndPredictions(): Promise<{ photos: Buffer[]; predicted: Prediction[] }> {
+  reference ??= (async () => {
+    const photos = (
+      await Promise.all(CLASSES.map((cls, i) => photoVariants(cls, PER_CLASS, 9_100 + i)))
+    ).flat();
+    const predicted: Prediction[] = [];
+    for (const jpeg of photos) {
+      const res = await as(ADMIN, "post", `/v1/models/${modelId}/predict?topK=${CLASSES.length}&unknown=off`)
+        .set("content-type", "image/jpeg")
+        .send(jpeg);
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.unknown, undefined);
+      assert.equal(res.body.predictions.length, CLASSES.length);
+      predicted.push(res.body.predictions as Prediction);
+    }
+    return { photos, predicted };
+  })();
+  return reference;
+}
+
+/** The photos preprocessed as an exported model takes them: one float32 tensor, `[N, 3, S, S]` or `[N, S, S, 3]`. */
+async function preprocessAll(photos: Buffer[], preprocessing: Preprocessing) {
+  const s = preprocessing.inputSize;
+  const data = new Float32Array(photos.length * 3 * s * s);
+  for (const [i, jpeg] of photos.entries())
+    data.set(await preprocessImage(jpeg, preprocessing), i * 3 * s * s);
+  const dims = preprocessing.layout === "NHWC" ? [photos.length, s, s, 3] : [photos.length, 3, s, s];
+  return { data, dims };
+}
+
+/**
+ * Compares an exported model's probabilities (`[N, C]` in the order of `classes`) with /predict's: the same
+ * top-1 label for every photo and each probability within 1e-3. Prints the figures as one JSON line.
+ */
+function compareWithPredict(format: string, probs: Float32Array, classes: string[], predicted: Prediction[]) {
+  let maxDiff = 0;
+  let agree = 0;
+  for (const [i, predictions] of predicted.entries()) {
+    const row = probs.subarray(i * CLASSES.length, (i + 1) * CLASSES.length);
+    const top = classes[row.indexOf(Math.max(...row))];
+    assert.equal(top, predictions[0].label, `photo ${i}: top-1 label`);
+    agree++;
+    for (const p of predictions) {
+      const diff = Math.abs(row[classes.indexOf(p.label)] - p.probability);
+      maxDiff = Math.max(maxDiff, diff);
+      assert.ok(diff <= 1e-3, `photo ${i}, ${p.label}: ${row[classes.indexOf(p.label)]} vs ${p.probability}`);
+    }
+  }
+  console.log(
+    JSON.stringify({ export: format, images: predicted.length, top1Agree: agree, maxAbsProbDiff: maxDiff }),
+  );
 }
 
 const workerLogs = () => workers.map((w) => w.output().slice(-2000)).join("\n---\n");
@@ -154,48 +216,104 @@ it("exports one ONNX file that ONNX's checker accepts and that predicts as /pred
   assert.equal(Number(outDims[1].dimValue), CLASSES.length);
 
   // 40 photos not used for training: plain ONNX Runtime on the file against /predict.
-  const photos = (
-    await Promise.all(CLASSES.map((cls, i) => photoVariants(cls, PER_CLASS, 9_100 + i)))
-  ).flat();
-  const s = preprocessing.inputSize;
-  const input = new Float32Array(photos.length * 3 * s * s);
-  for (const [i, jpeg] of photos.entries()) {
-    input.set(await preprocessImage(jpeg, preprocessing), i * 3 * s * s);
-  }
+  const { photos, predicted } = await photosAndPredictions();
+  const input = await preprocessAll(photos, preprocessing);
   const session = await ort.InferenceSession.create(file);
   let probs: Float32Array;
   try {
     assert.equal(session.inputNames.length, 1);
-    const dims = preprocessing.layout === "NHWC" ? [photos.length, s, s, 3] : [photos.length, 3, s, s];
-    const out = await session.run({ [session.inputNames[0]]: new ort.Tensor("float32", input, dims) });
+    const out = await session.run({
+      [session.inputNames[0]]: new ort.Tensor("float32", input.data, input.dims),
+    });
     assert.deepEqual(out.probabilities.dims, [photos.length, CLASSES.length]);
     probs = Float32Array.from(out.probabilities.data as Float32Array);
   } finally {
     await session.release();
   }
-  let maxDiff = 0;
-  let agree = 0;
-  for (const [i, jpeg] of photos.entries()) {
-    const res = await as(ADMIN, "post", `/v1/models/${modelId}/predict?topK=${CLASSES.length}&unknown=off`)
-      .set("content-type", "image/jpeg")
-      .send(jpeg);
-    assert.equal(res.status, 200, res.text);
-    const predictions = res.body.predictions as { label: string; probability: number }[];
-    assert.equal(res.body.unknown, undefined);
-    assert.equal(predictions.length, CLASSES.length);
-    const row = probs.subarray(i * CLASSES.length, (i + 1) * CLASSES.length);
-    const top = classes[row.indexOf(Math.max(...row))];
-    assert.equal(top, predictions[0].label, `photo ${i}: top-1 label`);
-    agree++;
-    for (const p of predictions) {
-      const diff = Math.abs(row[classes.indexOf(p.label)] - p.probability);
-      maxDiff = Math.max(maxDiff, diff);
-      assert.ok(diff <= 1e-3, `photo ${i}, ${p.label}: ${row[classes.indexOf(p.label)]} vs ${p.probability}`);
-    }
+  compareWithPredict("onnx", probs, classes, predicted);
+});
+
+it("exports a .tar.gz of one TF.js layers model that predicts as /predict does", {
+  timeout: 300_000,
+}, async () => {
+  const model = (await as(ADMIN, "get", `/v1/models/${modelId}`)).body as {
+    classes: string[];
+    preprocessing: Preprocessing;
+  };
+  const url = `/v1/models/${modelId}/export?format=tfjs`;
+  const [first, second] = await Promise.all([download(ADMIN, url), download(ADMIN, url)]);
+  for (const res of [first, second]) {
+    assert.equal(res.status, 200, String(res.body).slice(0, 500));
+    assert.equal(res.headers["content-type"], "application/gzip");
+    assert.equal(res.headers["content-disposition"], `attachment; filename="${modelId}-tfjs.tar.gz"`);
+    assert.equal(Number(res.headers["content-length"]), (res.body as Buffer).length);
   }
-  console.log(
-    JSON.stringify({ export: "onnx", images: photos.length, top1Agree: agree, maxAbsProbDiff: maxDiff }),
+  const bytes = first.body as Buffer;
+  assert.ok(bytes.equals(second.body as Buffer), "concurrent requests get the same archive");
+  const cached = await download(ADMIN, url);
+  assert.ok(bytes.equals(cached.body as Buffer), "the cached archive is served again");
+  const folder = await readdir(path.join(stack.dataDir, "models", modelId));
+  assert.equal(folder.filter((f) => f.endsWith(".tar.gz")).length, 1, `one TF.js export: ${folder}`);
+  assert.equal(folder.filter((f) => f.endsWith(".onnx")).length, 1, `the ONNX export stays: ${folder}`);
+  assert.deepEqual(
+    folder.filter((f) => f.endsWith(".tmp")),
+    [],
+    "no temporary file left",
   );
+
+  const dir = path.join(tmp, "tfjs");
+  await mkdir(dir);
+  const archive = path.join(tmp, `${modelId}-tfjs.tar.gz`);
+  await writeFile(archive, bytes);
+  await tar.x({ file: archive, cwd: dir });
+  assert.deepEqual((await readdir(dir)).sort(), ["model.json", "weights.bin"]);
+  const json = JSON.parse(await readFile(path.join(dir, "model.json"), "utf8")) as {
+    format: string;
+    modelTopology: object;
+    weightsManifest: tf.io.WeightsManifestConfig;
+    userDefinedMetadata: {
+      classes: string[];
+      preprocessing: Preprocessing;
+      modelId: string;
+      weights: string;
+    };
+  };
+  assert.equal(json.format, "layers-model");
+  assert.deepEqual(
+    json.weightsManifest.map((g) => g.paths),
+    [["weights.bin"]],
+  );
+  const meta = json.userDefinedMetadata;
+  assert.equal(meta.modelId, modelId);
+  assert.deepEqual(meta.classes, model.classes);
+  assert.deepEqual(meta.preprocessing, model.preprocessing);
+  assert.equal(meta.weights, "float32");
+  const weights = await readFile(path.join(dir, "weights.bin"));
+
+  await initTfjs();
+  const layers = await tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: json.modelTopology,
+      weightSpecs: json.weightsManifest.flatMap((g) => g.weights),
+      weightData: weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength),
+    }),
+  );
+  const { photos, predicted } = await photosAndPredictions();
+  const input = await preprocessAll(photos, meta.preprocessing);
+  let probs: Float32Array;
+  try {
+    assert.deepEqual(
+      layers.outputs.map((o) => o.shape),
+      [[null, CLASSES.length]],
+    );
+    const out = tf.tidy(() => layers.predict(tf.tensor(input.data, input.dims)) as tf.Tensor);
+    assert.deepEqual(out.shape, [photos.length, CLASSES.length]);
+    probs = (await out.data()) as Float32Array;
+    out.dispose();
+  } finally {
+    layers.dispose();
+  }
+  compareWithPredict("tfjs", probs, meta.classes, predicted);
 });
 
 it("answers 404 for an unknown id and another tenant's model, 400 for another format", async () => {
@@ -205,5 +323,10 @@ it("answers 404 for an unknown id and another tenant's model, 400 for another fo
   const other = key.body.key as string;
   assert.equal((await as(other, "get", "/v1/models")).status, 200, "the other tenant's key works");
   assertError(await as(other, "get", `/v1/models/${modelId}/export?format=onnx`), 404, "NOT_FOUND");
-  assertError(await as(ADMIN, "get", `/v1/models/${modelId}/export?format=tfjs`), 400, "VALIDATION_ERROR");
+  assertError(await as(other, "get", `/v1/models/${modelId}/export?format=tfjs`), 404, "NOT_FOUND");
+  assertError(
+    await as(ADMIN, "get", `/v1/models/${modelId}/export?format=savedmodel`),
+    400,
+    "VALIDATION_ERROR",
+  );
 });
