@@ -4,7 +4,7 @@ import { rename, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import type { ModelManifest } from "../models/schemas.js";
 import { CliError, ExitCode, UsageError } from "./errors.js";
 import { fixed, formatBytes, formatDuration, type Paint, percent, shortTime, table } from "./format.js";
@@ -50,21 +50,32 @@ export function registerModels(program: Command, runtimeOf: RuntimeOf): void {
 
   models
     .command("export")
-    .description("download the model as one self-contained ONNX file (backbone, head and calibration inside)")
+    .description(
+      "download the model as one self-contained ONNX file (backbone, head and calibration inside), or as a TF.js layers model (.tar.gz)",
+    )
     .argument("<modelId>")
-    .option("-o, --output <file>", "where to write it (default: <modelId>.onnx)")
-    .action(async (id: string, opts: { output?: string }, cmd: Command) => {
-      await exportModel(runtimeOf(cmd), id, opts.output ?? `${id}.onnx`);
+    .addOption(new Option("--format <format>", "file format").choices(["onnx", "tfjs"]).default("onnx"))
+    .option("-o, --output <file>", "where to write it (default: <modelId>.onnx, <modelId>-tfjs.tar.gz)")
+    .action(async (id: string, opts: { output?: string; format: ExportFormat }, cmd: Command) => {
+      const output = opts.output ?? (opts.format === "tfjs" ? `${id}-tfjs.tar.gz` : `${id}.onnx`);
+      await exportModel(runtimeOf(cmd), id, output, opts.format);
     });
 }
 
+type ExportFormat = "onnx" | "tfjs";
+
 /** Streams the export to a temporary file beside `output`, renamed into place once complete. */
-async function exportModel({ api, out }: Runtime, id: string, output: string): Promise<void> {
+async function exportModel(
+  { api, out }: Runtime,
+  id: string,
+  output: string,
+  format: ExportFormat,
+): Promise<void> {
   const target = path.resolve(output);
   const dir = await stat(path.dirname(target)).catch(() => undefined);
   if (!dir?.isDirectory())
     throw new UsageError(`-o ${output}: folder ${path.dirname(target)} does not exist`);
-  const res = await api.request("GET", `/v1/models/${seg(id)}/export`, { query: { format: "onnx" } });
+  const res = await api.request("GET", `/v1/models/${seg(id)}/export`, { query: { format } });
   if (!res.body) throw new CliError(ExitCode.refused, "EMPTY_EXPORT", "the server sent no file");
   const length = Number(res.headers.get("content-length"));
   const known = Number.isFinite(length) && length > 0 ? length : undefined;
@@ -119,8 +130,9 @@ async function exportModel({ api, out }: Runtime, id: string, output: string): P
     release();
   }
   bar?.finish();
-  out.record({ id, file: target, bytes });
-  out.print(`saved model ${out.paint.bold(id)} to ${output} (${formatBytes(bytes)}, ONNX)`);
+  out.record({ id, file: target, bytes, format });
+  const what = format === "tfjs" ? "TF.js layers model, gzipped tar" : "ONNX";
+  out.print(`saved model ${out.paint.bold(id)} to ${output} (${formatBytes(bytes)}, ${what})`);
 }
 
 /** A model in a few lines: what it knows, how well, and how it says "unknown". */

@@ -426,7 +426,7 @@ describe("transfer CLI (npx transfer) against a real stack", { timeout: 600_000 
     );
   });
 
-  it("models export -o: streams the ONNX file into place; ONNX Runtime loads it", async () => {
+  it("models export -o: streams the ONNX file into place (ONNX Runtime loads it), and --format tfjs", async () => {
     const target = path.join(tmp, "m.onnx");
     const run = await npx(["models", "export", modelId, "-o", target, "--json"]);
     assert.equal(run.code, 0, show(run));
@@ -438,6 +438,14 @@ describe("transfer CLI (npx transfer) against a real stack", { timeout: 600_000 
     const session = await ort.InferenceSession.create(await readFile(target));
     assert.equal(session.inputNames.length, 1);
     await session.release();
+
+    const tfjs = path.join(tmp, "m-tfjs.tar.gz");
+    const packed = await npx(["models", "export", modelId, "--format", "tfjs", "-o", tfjs, "--json"]);
+    assert.equal(packed.code, 0, show(packed));
+    assert.equal(lines(packed)[0].format, "tfjs");
+    const gz = await readFile(tfjs);
+    assert.deepEqual([...gz.subarray(0, 2)], [0x1f, 0x8b], "a gzip file");
+    assert.equal(lines(packed)[0].bytes, gz.length);
   });
 
   it("lists follow nextCursor across pages; --limit stops early", async () => {

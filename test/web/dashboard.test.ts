@@ -226,7 +226,7 @@ describe("web dashboard", { timeout: 300_000 }, () => {
     assert.deepEqual(errors, []);
   });
 
-  it("downloads the model as one ONNX file from its page", async () => {
+  it("downloads the model as one ONNX file, and as TF.js, from its page", async () => {
     const job = (await (await fetch(`${base}/v1/jobs/${jobId}`)).json()) as { modelId: string };
     await page.goto(`${base}/#/models/${job.modelId}`);
     const downloaded = page.waitForEvent("download", { timeout: 120_000 });
@@ -239,6 +239,15 @@ describe("web dashboard", { timeout: 300_000 }, () => {
     assert.ok(bytes.length > 1_000_000, `${bytes.length} bytes`);
     assert.ok(bytes.includes(Buffer.from("probabilities")), "the fused graph's output");
     await page.locator('[data-testid="export-state"][data-state="done"]').waitFor();
+
+    const tfjsDownload = page.waitForEvent("download", { timeout: 120_000 });
+    await page.getByTestId("export-tfjs").click();
+    const tfjs = await tfjsDownload;
+    assert.equal(tfjs.suggestedFilename(), `${job.modelId}-tfjs.tar.gz`);
+    const archive = path.join(tmp, "export-tfjs.tar.gz");
+    await tfjs.saveAs(archive);
+    assert.deepEqual([...(await readFile(archive)).subarray(0, 2)], [0x1f, 0x8b], "a gzip file");
+    await page.getByText(`Downloaded ${job.modelId}-tfjs.tar.gz`).waitFor();
     assert.deepEqual(errors, []);
   });
 

@@ -2,16 +2,22 @@ import { useState } from "preact/hooks";
 import { authFetch, errorOf } from "../../api/client";
 import { ErrorNotice } from "../../components/notice";
 
-/** GET /v1/models/:id/export?format=onnx with the key, handed to the browser as a file download. */
-async function downloadOnnx(modelId: string): Promise<number> {
-  const res = await authFetch(`/v1/models/${modelId}/export?format=onnx`);
+type Format = "onnx" | "tfjs";
+const FILE_NAMES: Record<Format, (id: string) => string> = {
+  onnx: (id) => `${id}.onnx`,
+  tfjs: (id) => `${id}-tfjs.tar.gz`,
+};
+
+/** GET /v1/models/:id/export?format= with the key, handed to the browser as a file download. */
+async function download(modelId: string, format: Format): Promise<number> {
+  const res = await authFetch(`/v1/models/${modelId}/export?format=${format}`);
   if (!res.ok) throw await errorOf(res);
   const blob = await res.blob();
   const url = URL.createObjectURL(blob);
   try {
     const a = document.createElement("a");
     a.href = url;
-    a.download = `${modelId}.onnx`;
+    a.download = FILE_NAMES[format](modelId);
     document.body.append(a);
     a.click();
     a.remove();
@@ -22,18 +28,18 @@ async function downloadOnnx(modelId: string): Promise<number> {
 }
 
 /**
- * Export: one ONNX file (backbone, head and calibrated softmax) that plain ONNX Runtime runs, fetched with
- * the key (a plain link could not send it).
+ * Export: one ONNX file (backbone, head and calibrated softmax) that plain ONNX Runtime runs, or the same
+ * as a TF.js layers model; fetched with the key (a plain link could not send it).
  */
 export function ExportCard({ modelId }: { modelId: string }) {
   const [state, setState] = useState<"idle" | "busy" | "done">("idle");
-  const [size, setSize] = useState(0);
+  const [saved, setSaved] = useState({ name: "", size: 0 });
   const [error, setError] = useState<unknown>(undefined);
-  const run = async () => {
+  const run = async (format: Format) => {
     setState("busy");
     setError(undefined);
     try {
-      setSize(await downloadOnnx(modelId));
+      setSaved({ name: FILE_NAMES[format](modelId), size: await download(modelId, format) });
       setState("done");
     } catch (err) {
       setError(err);
@@ -44,14 +50,31 @@ export function ExportCard({ modelId }: { modelId: string }) {
     <section class="card" aria-labelledby="export-title">
       <h2 id="export-title">Export</h2>
       <p>
-        One ONNX file with the backbone, the head and the calibrated softmax inside; its metadata holds the
-        classes and the preprocessing. The unknown rule is not part of it.
+        One ONNX file with the backbone, the head and the calibrated softmax inside, or the same as a TF.js
+        layers model (a .tar.gz of model.json and weights.bin); their metadata holds the classes and the
+        preprocessing. The unknown rule is not part of them.
       </p>
-      <button type="button" onClick={run} disabled={state === "busy"} data-testid="export-onnx">
-        {state === "busy" ? "Preparing…" : "Download ONNX"}
-      </button>
+      <p class="actions">
+        <button
+          type="button"
+          onClick={() => run("onnx")}
+          disabled={state === "busy"}
+          data-testid="export-onnx"
+        >
+          {state === "busy" ? "Preparing…" : "Download ONNX"}
+        </button>{" "}
+        <button
+          type="button"
+          class="secondary"
+          onClick={() => run("tfjs")}
+          disabled={state === "busy"}
+          data-testid="export-tfjs"
+        >
+          Download TF.js
+        </button>
+      </p>
       <p aria-live="polite" data-testid="export-state" data-state={state}>
-        {state === "done" && `Downloaded ${modelId}.onnx (${(size / 1024 / 1024).toFixed(1)} MiB).`}
+        {state === "done" && `Downloaded ${saved.name} (${(saved.size / 1024 / 1024).toFixed(1)} MiB).`}
       </p>
       <ErrorNotice error={error} prefix="Export failed" />
     </section>
