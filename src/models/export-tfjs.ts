@@ -1,12 +1,18 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { create as createTar } from "tar";
 import type { BackboneManifest } from "../backbones/manifest.js";
-import { UnprocessableError } from "../errors.js";
 import { initTfjs, tf } from "../lib/tfjs.js";
-import { type DenseHead, type ExporterOptions, readDenseHead } from "./export.js";
+import {
+  type DenseHead,
+  type ExporterOptions,
+  exists,
+  exportUnsupported,
+  readDenseHead,
+  removeStaleExports,
+} from "./export.js";
 import type { ModelManifest } from "./schemas.js";
 
 /** Bumped whenever the exported archive for the same model and backbone would change: part of its cache name. */
@@ -19,9 +25,7 @@ const UNKNOWN_RULE_NOTE =
 const INT8_NOTE =
   "float32: the backbone runs int8-quantized on ONNX Runtime for /predict; TF.js has no such quantization, so this model carries the backbone's float weights and its probabilities may differ slightly from /predict";
 
-function unsupported(reason: string): UnprocessableError {
-  return new UnprocessableError(`cannot export to TF.js: ${reason}`, "EXPORT_UNSUPPORTED");
-}
+const unsupported = (reason: string) => exportUnsupported("TF.js", reason);
 
 const sha256 = (...parts: (string | Uint8Array)[]) => {
   const hash = createHash("sha256");
@@ -249,18 +253,7 @@ export class TfjsExporter {
       await rm(tmp, { force: true });
       await rm(staging, { recursive: true, force: true });
     }
-    // Exports for other backbone weights are stale now.
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (EXPORT_FILE.test(name) && name !== path.basename(file))
-        await rm(path.join(dir, name), { force: true });
-    }
+    await removeStaleExports(file, EXPORT_FILE);
     return file;
   }
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    () => false,
-  );
 }

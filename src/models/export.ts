@@ -94,9 +94,12 @@ type Long = { toNumber(): number };
 const num = (v: number | Long | null | undefined): number =>
   typeof v === "object" && v !== null ? v.toNumber() : Number(v ?? 0);
 
-function unsupported(reason: string): UnprocessableError {
-  return new UnprocessableError(`cannot export to ONNX: ${reason}`, "EXPORT_UNSUPPORTED");
+/** The 422 of a model that cannot be exported to `format`, with the reason. */
+export function exportUnsupported(format: "ONNX" | "TF.js", reason: string): UnprocessableError {
+  return new UnprocessableError(`cannot export to ${format}: ${reason}`, "EXPORT_UNSUPPORTED");
 }
+
+const unsupported = (reason: string) => exportUnsupported("ONNX", reason);
 
 /** Every value and node name a graph (and its subgraphs) uses. */
 function namesOf(graph: OnnxTypes.IGraphProto, into = new Set<string>()): Set<string> {
@@ -301,16 +304,21 @@ export class OnnxExporter {
     });
     await this.options.models.get(model.id); // a model deleted meanwhile: 404, and no folder written again
     await writeFileAtomic(file, fused);
-    // Exports for other backbone weights are stale now.
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (EXPORT_FILE.test(name) && name !== path.basename(file))
-        await rm(path.join(dir, name), { force: true });
-    }
+    await removeStaleExports(file, EXPORT_FILE);
     return file;
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+/** Removes the exports beside `file` whose names match `pattern` (built for other backbone weights). */
+export async function removeStaleExports(file: string, pattern: RegExp): Promise<void> {
+  const dir = path.dirname(file);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    if (pattern.test(name) && name !== path.basename(file)) await rm(path.join(dir, name), { force: true });
+  }
+}
+
+/** Whether `file` exists. */
+export async function exists(file: string): Promise<boolean> {
   return stat(file).then(
     () => true,
     () => false,
