@@ -157,6 +157,33 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
+/**
+ * GETs an export twice at once (one shared build, the same bytes, the headers of `type` and `filename`) and
+ * once more (served from the cache); the model folder then holds one `suffix` export and no temporary file.
+ */
+async function downloadOnce(url: string, type: string, filename: string, suffix: string): Promise<Buffer> {
+  const [first, second] = await Promise.all([download(ADMIN, url), download(ADMIN, url)]);
+  for (const res of [first, second]) {
+    assert.equal(res.status, 200, String(res.body).slice(0, 500));
+    assert.equal(res.headers["content-type"], type);
+    assert.equal(res.headers["content-disposition"], `attachment; filename="${filename}"`);
+    assert.equal(Number(res.headers["content-length"]), (res.body as Buffer).length);
+  }
+  const bytes = first.body as Buffer;
+  assert.ok(bytes.equals(second.body as Buffer), "concurrent requests get the same file");
+  const cached = await download(ADMIN, url);
+  assert.equal(cached.status, 200);
+  assert.ok(bytes.equals(cached.body as Buffer), "the cached file is served again");
+  const folder = await readdir(path.join(stack.dataDir, "models", modelId));
+  assert.equal(folder.filter((f) => f.endsWith(suffix)).length, 1, `one ${suffix} export: ${folder}`);
+  assert.deepEqual(
+    folder.filter((f) => f.endsWith(".tmp")),
+    [],
+    "no temporary file left",
+  );
+  return bytes;
+}
+
 it("exports one ONNX file that ONNX's checker accepts and that predicts as /predict does", {
   timeout: 300_000,
 }, async () => {
@@ -167,27 +194,8 @@ it("exports one ONNX file that ONNX's checker accepts and that predicts as /pred
   assert.deepEqual(model.classes, CLASSES as string[]);
   const url = `/v1/models/${modelId}/export?format=onnx`;
 
-  // Two requests at once share one build and get the same bytes; a later one reads the cached file.
-  const [first, second] = await Promise.all([download(ADMIN, url), download(ADMIN, url)]);
-  for (const res of [first, second]) {
-    assert.equal(res.status, 200, String(res.body).slice(0, 500));
-    assert.equal(res.headers["content-type"], "application/octet-stream");
-    assert.equal(res.headers["content-disposition"], `attachment; filename="${modelId}.onnx"`);
-    assert.equal(Number(res.headers["content-length"]), (res.body as Buffer).length);
-  }
-  const bytes = first.body as Buffer;
+  const bytes = await downloadOnce(url, "application/octet-stream", `${modelId}.onnx`, ".onnx");
   assert.ok(bytes.length > 1_000_000, `${bytes.length} bytes: the backbone is inside`);
-  assert.ok(bytes.equals(second.body as Buffer), "concurrent requests get the same file");
-  const cached = await download(ADMIN, url);
-  assert.equal(cached.status, 200);
-  assert.ok(bytes.equals(cached.body as Buffer), "the cached file is served again");
-  const folder = await readdir(path.join(stack.dataDir, "models", modelId));
-  assert.equal(folder.filter((f) => f.endsWith(".onnx")).length, 1, `one export file: ${folder}`);
-  assert.deepEqual(
-    folder.filter((f) => f.endsWith(".tmp")),
-    [],
-    "no temporary file left",
-  );
   const file = path.join(tmp, `${modelId}.onnx`);
   await writeFile(file, bytes);
 
@@ -241,25 +249,9 @@ it("exports a .tar.gz of one TF.js layers model that predicts as /predict does",
     preprocessing: Preprocessing;
   };
   const url = `/v1/models/${modelId}/export?format=tfjs`;
-  const [first, second] = await Promise.all([download(ADMIN, url), download(ADMIN, url)]);
-  for (const res of [first, second]) {
-    assert.equal(res.status, 200, String(res.body).slice(0, 500));
-    assert.equal(res.headers["content-type"], "application/gzip");
-    assert.equal(res.headers["content-disposition"], `attachment; filename="${modelId}-tfjs.tar.gz"`);
-    assert.equal(Number(res.headers["content-length"]), (res.body as Buffer).length);
-  }
-  const bytes = first.body as Buffer;
-  assert.ok(bytes.equals(second.body as Buffer), "concurrent requests get the same archive");
-  const cached = await download(ADMIN, url);
-  assert.ok(bytes.equals(cached.body as Buffer), "the cached archive is served again");
+  const bytes = await downloadOnce(url, "application/gzip", `${modelId}-tfjs.tar.gz`, ".tar.gz");
   const folder = await readdir(path.join(stack.dataDir, "models", modelId));
-  assert.equal(folder.filter((f) => f.endsWith(".tar.gz")).length, 1, `one TF.js export: ${folder}`);
   assert.equal(folder.filter((f) => f.endsWith(".onnx")).length, 1, `the ONNX export stays: ${folder}`);
-  assert.deepEqual(
-    folder.filter((f) => f.endsWith(".tmp")),
-    [],
-    "no temporary file left",
-  );
 
   const dir = path.join(tmp, "tfjs");
   await mkdir(dir);
