@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { create as createTar } from "tar";
 import type { BackboneManifest } from "../backbones/manifest.js";
+import { uniqueNamer } from "../lib/names.js";
 import { initTfjs, tf } from "../lib/tfjs.js";
 import {
   type DenseHead,
@@ -75,12 +76,7 @@ export async function buildTfjsModel(
     if (names.has(TFJS_PROBABILITIES))
       throw unsupported(`the backbone already has a layer '${TFJS_PROBABILITIES}'`);
     names.add(TFJS_PROBABILITIES);
-    const fresh = (base: string) => {
-      let name = base;
-      for (let i = 1; names.has(name); i++) name = `${base}_${i}`;
-      names.add(name);
-      return name;
-    };
+    const fresh = uniqueNamer(names);
     const output = (name: string): tf.SymbolicTensor => {
       const layer = backbone.layers.find((l) => l.name === name);
       if (!layer) throw unsupported(`the backbone has no layer '${name}'`);

@@ -6,6 +6,7 @@ import { bytesOf } from "../backbones/keras-onnx/onnx-builder.js";
 import type { BackboneOnnxFile, BackboneRegistry } from "../backbones/registry.js";
 import { UnprocessableError } from "../errors.js";
 import { writeFileAtomic } from "../lib/atomic.js";
+import { uniqueNamer } from "../lib/names.js";
 import type { ModelManifest } from "./schemas.js";
 import type { ModelStore } from "./store.js";
 
@@ -157,12 +158,7 @@ export function fuseBackboneAndHead(backbone: Uint8Array, options: FuseOptions):
   const used = namesOf(graph);
   if (used.has(PROBABILITIES)) throw unsupported(`the backbone already uses the name '${PROBABILITIES}'`);
   used.add(PROBABILITIES);
-  const fresh = (base: string) => {
-    let name = base;
-    for (let i = 1; used.has(name); i++) name = `${base}_${i}`;
-    used.add(name);
-    return name;
-  };
+  const fresh = uniqueNamer(used);
   const newInitializers: OnnxTypes.ITensorProto[] = [];
   const floatConst = (base: string, data: Float32Array, dims: number[]) => {
     const name = fresh(base);

@@ -1,4 +1,5 @@
 import onnxProto, { type onnx as OnnxTypes } from "onnx-proto";
+import { uniqueNamer } from "../../lib/names.js";
 
 const { onnx } = onnxProto;
 
@@ -38,15 +39,8 @@ function valueInfo(io: GraphIO): OnnxTypes.IValueInfoProto {
 export class OnnxGraphBuilder {
   private readonly nodes: OnnxTypes.INodeProto[] = [];
   private readonly initializers: OnnxTypes.ITensorProto[] = [];
-  private readonly used = new Set<string>();
-
   /** Reserves and returns a value name based on `base` that no other value of the graph uses. */
-  fresh(base: string): string {
-    let name = base;
-    for (let i = 1; this.used.has(name); i++) name = `${base}_${i}`;
-    this.used.add(name);
-    return name;
-  }
+  readonly fresh = uniqueNamer(new Set<string>());
 
   /** Adds a float32 initializer and returns its name. */
   floatConst(base: string, data: Float32Array | number[], dims: number[]): string {
